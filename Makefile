@@ -1,0 +1,39 @@
+# whisper-tune: two commands on a new machine.
+#   make demo   set up .venv/ if needed, then run the whole pipeline on the embedded tiny.en
+#   make test   set up .venv/ if needed, then run the whole test suite
+#
+# TORCH_SPEC picks the PyTorch build. The default is the CPU build this project is tested
+# with; a CUDA user can run e.g. `make TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124" demo`
+# (any torch >= 2.1 works) before anything else installs it.
+
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN        := $(VENV)/bin
+STAMP      := $(VENV)/.whisper-tune-installed
+DEMO_OUT   ?= demo-out
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv clean help
+
+help:
+	@echo "make demo   - set up $(VENV)/ and run the end-to-end demo (offline, embedded tiny.en)"
+	@echo "make test   - set up $(VENV)/ and run the whole test suite"
+
+# The stamp depends on pyproject.toml so a changed dependency list reinstalls.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/whisper-tune demo --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
