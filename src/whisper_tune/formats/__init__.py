@@ -1,0 +1,1 @@
+"""Binary file formats, one module each: constants, reader and writer side by side."""
