@@ -16,6 +16,7 @@ from whisper_tune.errors import WhisperTuneError
 COMMAND_MODULES: tuple[str, ...] = (
     "transcribe",
     "import_ct2",
+    "manifest",
 )
 
 log = logging.getLogger("whisper_tune")
