@@ -1,0 +1,1 @@
+"""Hugging Face Whisper -> whisper.cpp GGML export: renames, mel filters, vocabulary, names."""

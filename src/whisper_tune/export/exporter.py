@@ -1,0 +1,381 @@
+"""Export a Hugging Face Whisper model (or an adapter on one) to a whisper.cpp GGML file.
+
+The file is written directly, tensor by tensor from the safetensors weights (each tensor is
+read, converted and written before the next is read, so memory stays near one tensor),
+quantized by :mod:`whisper_tune.formats.ggml_quants` (byte-identical to whisper-quantize),
+under a temporary name that is renamed into place only once complete. Everything whisper.cpp
+would misread is refused up front with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from whisper_tune.errors import ExportError
+from whisper_tune.export.mel import mel_filters
+from whisper_tune.export.names import OUTPUT_PROJECTION, ggml_name
+from whisper_tune.export.naming import futo_name, identify, whisper_cpp_name
+from whisper_tune.export.vocab import load_vocab
+from whisper_tune.fileio import atomic_open, atomic_write_json
+from whisper_tune.formats.ggml import (
+    DTYPES,
+    MEL_BINS,
+    VOCAB_SIZES,
+    GgmlWriter,
+    Hparams,
+    TensorSpec,
+    expected_tensors,
+    file_ftype,
+)
+from whisper_tune.formats.ggml_quants import QK
+
+log = logging.getLogger(__name__)
+
+SIDECAR_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_ggml` wrote. ``sidecar`` is ``path`` + ``.json`` with the same facts."""
+
+    path: Path
+    sidecar: Path
+    dtype: str
+    sha256: str
+    size_bytes: int
+    n_tensors: int
+    bytes_per_type: dict[str, int]
+    hparams: Hparams
+    source: str
+    adapter: str | None
+    seconds: float
+
+
+def export_ggml(
+    model_spec: str | os.PathLike[str],
+    dtype: str,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    adapter: str | os.PathLike[str] | None = None,
+    whisper_cpp_dir: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    futo: bool = False,
+) -> ExportResult:
+    """Export ``model_spec`` (any spec the resolver accepts, or an adapter folder) as ``dtype``.
+
+    Where it goes: ``out`` (a file, or an existing folder to put a named file in) or
+    ``whisper_cpp_dir``/models/ under whisper.cpp's name (``ggml-<name>[-<dtype>].bin``);
+    ``name`` replaces the derived model name and ``futo`` names the file as FUTO names its
+    own (``tiny_en_acft_q8_0.bin``). ``adapter`` is merged into the model first; an adapter
+    spec is merged into its own base. Returns an :class:`ExportResult`; raises
+    :class:`ExportError` (or ``ModelSourceError``) with what to change when the model
+    cannot be represented faithfully.
+    """
+    started = time.perf_counter()
+    if dtype not in DTYPES:
+        raise ExportError(f"unknown --dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    if (out is None) == (whisper_cpp_dir is None):
+        raise ExportError("give exactly one of an output file (--out) or a whisper.cpp folder (--whisper-cpp-dir)")
+    if name and futo:
+        raise ExportError("--name and --futo-name both set a file name; give one of them")
+    with _merged_model_dir(model_spec, adapter) as (model_dir, source, adapter_desc):
+        config = _read_config(model_dir)
+        hp = hparams_from_config(config, dtype, model_dir / "config.json")
+        target = _output_path(out, whisper_cpp_dir, name, futo, config, dtype)
+        digest, size, per_type, count = _write_ggml(model_dir, config, hp, dtype, target)
+    result = ExportResult(
+        target, target.with_name(target.name + SIDECAR_SUFFIX), dtype, digest, size, count, per_type, hp,
+        source, adapter_desc, time.perf_counter() - started,
+    )
+    atomic_write_json(result.sidecar, _sidecar(result))
+    log.info("wrote %s (%s, %.1f MB, %d tensors) in %.2f s", target, dtype, size / 1e6, count, result.seconds)
+    return result
+
+
+def hparams_from_config(config: dict[str, Any], dtype: str, where: Path | str = "config.json") -> Hparams:
+    """The GGML header of a HF Whisper ``config`` for ``dtype``, refusing what whisper.cpp misreads."""
+
+    def field(key: str) -> int:
+        value = config.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ExportError(f"{where}: {key} is {value!r}; expected a positive integer (is this a Whisper config?)")
+        return value
+
+    vocab = field("vocab_size")
+    if vocab not in VOCAB_SIZES:
+        raise ExportError(
+            f"{where}: vocab_size is {vocab}; whisper.cpp only knows {', '.join(map(str, VOCAB_SIZES))} "
+            "(English-only, multilingual, large-v3) and derives every special-token id from it, so any "
+            "other size would shift them all. Do not resize the token embedding when fine-tuning"
+        )
+    mels = field("num_mel_bins")
+    if mels not in MEL_BINS:
+        raise ExportError(f"{where}: num_mel_bins is {mels}; whisper.cpp supports 80 (or 128 for large-v3) only")
+    return Hparams(
+        n_vocab=vocab,
+        n_audio_ctx=field("max_source_positions"),
+        n_audio_state=field("d_model"),
+        n_audio_head=field("encoder_attention_heads"),
+        n_audio_layer=field("encoder_layers"),
+        # max_target_positions, not max_length: a fine-tune's max_length (e.g. 225) is a
+        # generation setting, and whisper.cpp sizes the positional table from this field.
+        n_text_ctx=field("max_target_positions"),
+        n_text_state=field("d_model"),
+        n_text_head=field("decoder_attention_heads"),
+        n_text_layer=field("decoder_layers"),
+        n_mels=mels,
+        ftype=file_ftype(dtype),
+    )
+
+
+def output_file_name(config: dict[str, Any], dtype: str, name: str | None = None, futo: bool = False) -> str:
+    """The file name an export of a model with HF ``config`` gets without an explicit file."""
+    identity = identify(config)
+    if futo:
+        return futo_name(identity, dtype)
+    return whisper_cpp_name(name or identity.whisper_cpp_stem, dtype)
+
+
+# --- model source ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _merged_model_dir(
+    model_spec: str | os.PathLike[str], adapter: str | os.PathLike[str] | None
+) -> Iterator[tuple[Path, str, str | None]]:
+    """The HF folder to read, merging an adapter into a temporary folder first if needed."""
+    from whisper_tune.models.resolve import resolve_model
+
+    resolved = resolve_model(str(model_spec))
+    if adapter is None and resolved.adapter is None:
+        yield resolved.path, resolved.describe(), None
+        return
+    from whisper_tune.merge import merge_adapter
+
+    if adapter is not None and resolved.adapter is not None:
+        raise ExportError(f"{model_spec} is itself an adapter; give either an adapter as MODEL or --adapter, not both")
+    adapter_dir = Path(adapter) if adapter is not None else Path(resolved.adapter)  # type: ignore[arg-type]
+    base = resolved if adapter is not None else None
+    with tempfile.TemporaryDirectory(prefix="whisper-tune-merge-") as scratch:
+        merged = merge_adapter(adapter_dir, Path(scratch) / "merged", base=base)
+        yield merged, (base or resolved.base or resolved).describe(), str(adapter_dir)
+
+
+def _read_config(model_dir: Path) -> dict[str, Any]:
+    file = model_dir / "config.json"
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{file}: cannot read the model config ({exc})") from exc
+    if config.get("model_type") not in (None, "whisper"):
+        raise ExportError(f"{file}: model_type is {config.get('model_type')!r}; only Whisper models export to whisper.cpp")
+    return config
+
+
+def _output_path(
+    out: str | os.PathLike[str] | None,
+    whisper_cpp_dir: str | os.PathLike[str] | None,
+    name: str | None,
+    futo: bool,
+    config: dict[str, Any],
+    dtype: str,
+) -> Path:
+    if whisper_cpp_dir is not None:
+        root = Path(whisper_cpp_dir)
+        if not root.is_dir():
+            raise ExportError(f"{root}: no such folder; --whisper-cpp-dir takes a whisper.cpp checkout")
+        return root / "models" / output_file_name(config, dtype, name, futo)
+    target = Path(out)  # type: ignore[arg-type]
+    if target.is_dir():
+        return target / output_file_name(config, dtype, name, futo)
+    if name or futo:
+        raise ExportError(f"{target}: --name/--futo-name choose a file name; give --out an existing folder for them")
+    return target
+
+
+# --- tensors ---------------------------------------------------------------------------
+
+
+class _Weights:
+    """Read-only access to a HF folder's weights, one tensor at a time (mmap-backed)."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = model_dir
+        self._where: dict[str, Path] = {}
+        self._handles: dict[Path, Any] = {}
+        for file in self._weight_files():
+            for key in self._open(file).keys():
+                self._where[key] = file
+
+    def _weight_files(self) -> list[Path]:
+        single = self.model_dir / "model.safetensors"
+        if single.is_file():
+            return [single]
+        index = self.model_dir / "model.safetensors.index.json"
+        if index.is_file():
+            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+            return sorted({self.model_dir / shard for shard in weight_map.values()})
+        raise ExportError(
+            f"{self.model_dir}: no model.safetensors (or sharded index); export reads safetensors only. "
+            "Re-save the model with save_pretrained(..., safe_serialization=True)"
+        )
+
+    def _open(self, file: Path) -> Any:
+        from safetensors import safe_open
+
+        if file not in self._handles:
+            try:
+                self._handles[file] = safe_open(str(file), framework="np")
+            except Exception as exc:  # safetensors raises its own error types
+                raise ExportError(f"{file}: not a readable safetensors file ({exc})") from exc
+        return self._handles[file]
+
+    def keys(self) -> list[str]:
+        return list(self._where)
+
+    def get(self, key: str) -> np.ndarray:
+        """The tensor as float32 (bfloat16, which numpy lacks, goes through torch)."""
+        file = self._where[key]
+        try:
+            value = self._open(file).get_tensor(key)
+        except TypeError:
+            from safetensors import safe_open
+
+            with safe_open(str(file), framework="pt") as handle:
+                value = handle.get_tensor(key).float().numpy()
+        return np.asarray(value, dtype=np.float32)
+
+
+def _plan(weights: _Weights, hp: Hparams, dtype: str) -> list[tuple[str, str, TensorSpec]]:
+    """(ggml name, HF key, spec) for every tensor, in file order; refuses what cannot map."""
+    expected = expected_tensors(hp)
+    found: dict[str, str] = {}
+    for key in weights.keys():
+        mapped = ggml_name(key)
+        if mapped is None:
+            continue
+        if mapped not in expected:
+            raise ExportError(
+                f"{weights.model_dir}: tensor {key} ({mapped}) does not exist in whisper.cpp's Whisper "
+                "(a key projection with a bias, or more layers than config.json says)"
+            )
+        found[mapped] = key
+    missing = [name for name in expected if name not in found]
+    if missing:
+        raise ExportError(
+            f"{weights.model_dir}: {len(missing)} tensor(s) missing from the weights, e.g. {missing[0]}; "
+            "the checkpoint does not match its config.json"
+        )
+    if DTYPES[dtype][1].quantized:
+        for name, spec in expected.items():
+            if spec.ttype.quantized and spec.shape[-1] % QK:
+                raise ExportError(
+                    f"tensor {name} has rows of {spec.shape[-1]} values, not a multiple of {QK}, so it "
+                    f"cannot be quantized to {dtype}; export as f16 or f32"
+                )
+    return [(name, found[name], spec) for name, spec in expected.items()]
+
+
+def _check_output_projection(weights: _Weights, config: dict[str, Any]) -> None:
+    """whisper.cpp computes logits with the token embedding: proj_out must be tied to it."""
+    if OUTPUT_PROJECTION not in weights.keys():
+        if config.get("tie_word_embeddings") is False:
+            raise ExportError(
+                f"{weights.model_dir}: config.json says tie_word_embeddings is false but the weights have "
+                f"no {OUTPUT_PROJECTION}; the checkpoint is incomplete"
+            )
+        return
+    embedding = weights.get("model.decoder.embed_tokens.weight")
+    if not np.array_equal(weights.get(OUTPUT_PROJECTION), embedding):
+        raise ExportError(
+            f"{weights.model_dir}: {OUTPUT_PROJECTION} differs from the token embedding; whisper.cpp has no "
+            "separate output projection, so this model cannot be exported faithfully. Train with "
+            "tie_word_embeddings=True (the Whisper default) or keep proj_out frozen and tied"
+        )
+
+
+def _write_ggml(
+    model_dir: Path, config: dict[str, Any], hp: Hparams, dtype: str, target: Path
+) -> tuple[str, int, dict[str, int], int]:
+    weights = _Weights(model_dir)
+    _check_output_projection(weights, config)
+    plan = _plan(weights, hp, dtype)
+    vocab = load_vocab(model_dir)
+    if len(vocab) > hp.n_vocab:
+        raise ExportError(f"{model_dir}: the tokenizer has {len(vocab)} regular tokens, more than vocab_size {hp.n_vocab}")
+    per_type: dict[str, int] = {}
+    with atomic_open(target, "wb") as raw_handle, _progress(len(plan), target.name) as advance:
+        handle = _HashingWriter(raw_handle)
+        writer = GgmlWriter(handle)  # type: ignore[arg-type]
+        writer.write_header(hp, mel_filters(hp.n_mels), vocab)
+        for name, key, spec in plan:
+            values = weights.get(key)
+            if values.size != int(np.prod(spec.shape)):
+                raise ExportError(f"{model_dir}: {key} has shape {list(values.shape)}, expected {list(spec.shape)} for {name}")
+            if not np.isfinite(values).all():
+                raise ExportError(
+                    f"{model_dir}: {key} holds NaN or infinite values; the training diverged. "
+                    "Export an earlier checkpoint or train with a lower learning rate"
+                )
+            written = writer.write_tensor(name, spec.ttype, values.reshape(spec.shape))
+            per_type[spec.ttype.label] = per_type.get(spec.ttype.label, 0) + written
+            advance()
+    return handle.sha256.hexdigest(), writer.bytes_written, per_type, len(plan)
+
+
+class _HashingWriter:
+    """A binary handle that also feeds a sha256, so the file is not read back to hash it."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.sha256.update(data)
+        return self._handle.write(data)
+
+
+@contextlib.contextmanager
+def _progress(total: int, label: str) -> Iterator[Any]:
+    """A rich progress bar on an interactive terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"writing {label}", total=total)
+        yield lambda: progress.advance(task)
+
+
+def _sidecar(result: ExportResult) -> dict[str, Any]:
+    from whisper_tune import __version__
+
+    return {
+        "file": result.path.name,
+        "format": "whisper.cpp GGML",
+        "dtype": result.dtype,
+        "sha256": result.sha256,
+        "size_bytes": result.size_bytes,
+        "n_tensors": result.n_tensors,
+        "bytes_per_type": result.bytes_per_type,
+        "hparams": {key: getattr(result.hparams, key) for key in result.hparams.__dataclass_fields__},
+        "source_model": result.source,
+        "adapter": result.adapter,
+        "whisper_tune_version": __version__,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "export_seconds": round(result.seconds, 3),
+    }

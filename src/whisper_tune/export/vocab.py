@@ -1,0 +1,79 @@
+"""The GGML vocabulary: the model's own tokens, as raw bytes, in id order.
+
+Hugging Face stores GPT-2 byte-level BPE tokens as printable unicode stand-ins for bytes
+(a space is "Ġ"); whisper.cpp wants the raw bytes back. Only the regular vocabulary
+(vocab.json, or tokenizer.json's model.vocab) is written, as whisper.cpp's own converter
+does: whisper.cpp derives the special tokens from n_vocab itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from whisper_tune.errors import ExportError
+
+
+@functools.cache
+def byte_decoder() -> dict[str, int]:
+    """GPT-2's reversible byte <-> unicode table, unicode -> byte direction."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars = list(printable)
+    shifted = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            chars.append(256 + shifted)
+            shifted += 1
+    return {chr(char): byte for byte, char in zip(printable, chars)}
+
+
+def token_bytes(token: str) -> bytes:
+    decoder = byte_decoder()
+    try:
+        return bytes(decoder[char] for char in token)
+    except KeyError as exc:
+        raise ExportError(
+            f"vocabulary token {token!r} holds {exc.args[0]!r}, which is not a GPT-2 byte-level "
+            "character; whisper.cpp needs Whisper's byte-level BPE vocabulary"
+        ) from None
+
+
+def load_vocab(model_dir: Path) -> list[bytes]:
+    """The token bytes by id from ``vocab.json`` (or ``tokenizer.json``) in ``model_dir``."""
+    table, source = _vocab_table(model_dir)
+    by_id = sorted(table.items(), key=lambda item: item[1])
+    ids = [token_id for _, token_id in by_id]
+    if ids != list(range(len(ids))):
+        gap = next(i for i, token_id in enumerate(ids) if token_id != i)
+        raise ExportError(
+            f"{source}: token ids are not 0..{len(ids) - 1} without gaps (id {gap} is missing or "
+            "duplicated); whisper.cpp takes a token's id from its position"
+        )
+    return [token_bytes(token) for token, _ in by_id]
+
+
+def _vocab_table(model_dir: Path) -> tuple[dict[str, int], Path]:
+    vocab_json = model_dir / "vocab.json"
+    if vocab_json.is_file():
+        return _read_json(vocab_json), vocab_json
+    tokenizer_json = model_dir / "tokenizer.json"
+    if tokenizer_json.is_file():
+        vocab = _read_json(tokenizer_json).get("model", {}).get("vocab")
+        if isinstance(vocab, dict):
+            return vocab, tokenizer_json
+    raise ExportError(
+        f"{model_dir}: no vocab.json or tokenizer.json with a BPE vocabulary; copy the tokenizer "
+        "files of the base model into this folder"
+    )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path}: not readable JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ExportError(f"{path}: expected a JSON object of token -> id")
+    return data
