@@ -1,0 +1,125 @@
+"""Shared fixtures. Expensive ones are session-scoped: the whole suite must stay fast."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = (REPO_ROOT / ".." / "shared").resolve()
+
+# Keep CPU tests predictable on the 2-core CI machine.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _require_shared(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"needs {path} (../shared beside the checkout; CI has it, a user's clone does not)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return _require_shared(SHARED_DIR)
+
+
+@pytest.fixture(scope="session")
+def jfk_wav(shared_dir: Path) -> Path:
+    return _require_shared(shared_dir / "audio" / "jfk.wav")
+
+
+@pytest.fixture(scope="session")
+def jfk_text(shared_dir: Path) -> str:
+    return _require_shared(shared_dir / "audio" / "jfk.txt").read_text(encoding="utf-8").strip()
+
+
+@pytest.fixture(scope="session")
+def real_clips_dir(shared_dir: Path) -> Path:
+    return _require_shared(shared_dir / "audio" / "real")
+
+
+@pytest.fixture(scope="session")
+def embedded_path() -> Path:
+    """The embedded tiny.en rebuilt as an HF folder (cached across runs)."""
+    from whisper_tune.models import resolve_model
+
+    return resolve_model("embedded:tiny.en").path
+
+
+@pytest.fixture(scope="session")
+def embedded_model(embedded_path):
+    """tiny.en in float32, eval mode. Do not modify it in tests: it is shared."""
+    from whisper_tune.models import load_model
+
+    return load_model("embedded:tiny.en")
+
+
+@pytest.fixture(scope="session")
+def embedded_processor(embedded_path):
+    from whisper_tune.models import load_processor
+
+    return load_processor("embedded:tiny.en")
+
+
+@pytest.fixture(scope="session")
+def jfk_audio(jfk_wav):
+    from whisper_tune.audio import load_audio
+
+    return load_audio(jfk_wav)
+
+
+def make_tiny_whisper_folder(
+    folder: Path,
+    *,
+    vocab_size: int = 51864,
+    num_mel_bins: int = 80,
+    d_model: int = 64,
+    layers: int = 2,
+    heads: int = 2,
+    seed: int = 0,
+) -> Path:
+    """A random-weight Whisper HF folder with the embedded tokenizer (for shape/format tests).
+
+    The tokenizer is tiny.en's; for a multilingual vocabulary size the generation config is
+    written by the same code as for real models, so language/task ids are whatever the
+    tokenizer names (tests that need real multilingual ids build their own tokenizer).
+    """
+    import json
+    import shutil
+
+    import torch
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from whisper_tune.models import resolve_model
+
+    embedded = resolve_model("embedded:tiny.en").path
+    torch.manual_seed(seed)
+    config = WhisperConfig(
+        vocab_size=vocab_size, num_mel_bins=num_mel_bins, d_model=d_model,
+        encoder_layers=layers, decoder_layers=layers,
+        encoder_attention_heads=heads, decoder_attention_heads=heads,
+        encoder_ffn_dim=4 * d_model, decoder_ffn_dim=4 * d_model,
+        max_source_positions=1500, max_target_positions=448,
+        bos_token_id=50257, eos_token_id=50256, pad_token_id=50256, decoder_start_token_id=50257,
+        tie_word_embeddings=True,
+    )
+    model = WhisperForConditionalGeneration(config)
+    model.save_pretrained(folder)
+    for name in ("tokenizer.json", "vocab.json", "merges.txt", "added_tokens.json", "normalizer.json",
+                 "special_tokens_map.json", "tokenizer_config.json", "generation_config.json"):
+        shutil.copy(embedded / name, folder / name)
+    from transformers import WhisperFeatureExtractor
+
+    WhisperFeatureExtractor(feature_size=num_mel_bins).save_pretrained(folder)
+    gen = json.loads((folder / "generation_config.json").read_text())
+    gen["is_multilingual"] = vocab_size >= 51865
+    (folder / "generation_config.json").write_text(json.dumps(gen, indent=2))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_random_dir(tmp_path_factory) -> Path:
+    """A random-weight, English-only, tiny-dimension Whisper HF folder (read-only in tests)."""
+    return make_tiny_whisper_folder(tmp_path_factory.mktemp("tiny-random") / "model")
