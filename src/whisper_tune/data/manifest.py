@@ -95,8 +95,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
     audio_col = _pick(header, AUDIO_COLUMNS)
     text_col = _pick(header, TEXT_COLUMNS)
     if audio_col is None or text_col is None:
-        missing = "an audio column (" + "|".join(AUDIO_COLUMNS) + ")" if audio_col is None else (
-            "a text column (" + "|".join(TEXT_COLUMNS) + ")"
+        missing = (
+            "audio column (" + "|".join(AUDIO_COLUMNS) + ")"
+            if audio_col is None
+            else "text column (" + "|".join(TEXT_COLUMNS) + ")"
         )
         raise DataError(
             f"{file}: line 1: the header {header} has no {missing}; a manifest needs at least "
