@@ -1,0 +1,111 @@
+"""Merge a PEFT adapter (LoRA, DoRA, converted PiSSA) into its base: a complete HF folder.
+
+The merged folder holds float32 weights (the merge is computed in float32 and not rounded
+again), config.json with a ``whisper_tune.merged_adapter`` note, and the base's tokenizer
+and feature-extractor files, so it loads, decodes, trains and exports like any model folder.
+
+PiSSA, OLoRA and CorDA initialise the adapter from the base weights and *subtract* that part
+from the base. Saved as is, such an adapter is only valid on that changed ("residual") base,
+which the adapter folder does not contain. PEFT can convert it into a plain LoRA on the
+original base when saving (``save_pretrained(..., path_initial_model_for_weight_conversion=
+<the adapter saved right after initialisation>)``); that converted adapter merges normally.
+An unconverted one is refused with that advice, because merging it into the original base
+gives a silently wrong model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from whisper_tune.errors import ModelSourceError
+from whisper_tune.fileio import atomic_directory
+
+log = logging.getLogger(__name__)
+
+#: Files copied from the base folder: save_pretrained writes none of them (transformers 5).
+TOKENIZER_FILES: tuple[str, ...] = (
+    "vocab.json", "merges.txt", "added_tokens.json", "normalizer.json", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
+)
+#: init_lora_weights values whose adapter is relative to a changed (residual) base.
+RESIDUAL_BASE_INITS: tuple[str, ...] = ("pissa", "olora", "corda")
+
+
+def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
+    file = adapter_dir / "adapter_config.json"
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelSourceError(f"{file}: not a readable PEFT adapter config ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ModelSourceError(f"{file}: expected a JSON object")
+    return config
+
+
+def check_adapter_base(adapter_dir: Path) -> None:
+    """Refuse an adapter that is only valid on a residual base (unconverted PiSSA and kin)."""
+    config = read_adapter_config(adapter_dir)
+    init = config.get("init_lora_weights")
+    if isinstance(init, str) and init.lower().startswith(RESIDUAL_BASE_INITS):
+        raise ModelSourceError(
+            f"{adapter_dir}: adapter_config.json has init_lora_weights={init!r}: this adapter is only valid "
+            "on the residual base PEFT built when it was initialised (the principal components are "
+            "subtracted from the base), not on the original model, so merging it would give a wrong "
+            "model. Save it converted to a plain LoRA on the original base: "
+            "model.save_pretrained(DIR, path_initial_model_for_weight_conversion=INITIAL_ADAPTER_DIR) "
+            "where INITIAL_ADAPTER_DIR holds the adapter saved right after initialisation "
+            "(whisper-tune's training does this when it saves a PiSSA adapter)"
+        )
+    peft_type = str(config.get("peft_type", "LORA")).upper()
+    if peft_type != "LORA":
+        raise ModelSourceError(
+            f"{adapter_dir}: peft_type {peft_type} cannot be merged into the weights; whisper-tune merges "
+            "LoRA-family adapters (LoRA, DoRA, converted PiSSA)"
+        )
+
+
+def merge_adapter(
+    adapter_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    base: Any = None,
+) -> Path:
+    """Merge the adapter in ``adapter_dir`` into its base and write a full HF folder to ``out_dir``.
+
+    ``base`` (a spec or ``ResolvedModel``) replaces the base named in adapter_config.json.
+    Written atomically: ``out_dir`` appears only once complete. Returns ``out_dir``.
+    """
+    from whisper_tune.models import load_model, resolve_model
+    from whisper_tune.models.loading import merge_adapter_into
+
+    adapter = Path(adapter_dir)
+    if not (adapter / "adapter_config.json").is_file():
+        raise ModelSourceError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    check_adapter_base(adapter)
+    resolved = resolve_model(base) if base is not None else resolve_model(str(adapter))
+    base_resolved = resolved.base if resolved.adapter is not None and resolved.base is not None else resolved
+    log.info("merging %s into %s", adapter, base_resolved.describe())
+    model = merge_adapter_into(load_model(base_resolved), adapter)
+    marker = dict(getattr(model.config, "whisper_tune", None) or {})
+    marker["merged_adapter"] = str(adapter.resolve())
+    model.config.whisper_tune = marker
+    target = Path(out_dir)
+    with atomic_directory(target) as staging:
+        model.save_pretrained(staging, safe_serialization=True)
+        _copy_tokenizer_files(base_resolved.path, staging)
+    return target
+
+
+def _copy_tokenizer_files(base_dir: Path, target: Path) -> None:
+    copied = [name for name in TOKENIZER_FILES if (base_dir / name).is_file()]
+    for name in copied:
+        shutil.copyfile(base_dir / name, target / name)
+    if "vocab.json" not in copied and "tokenizer.json" not in copied:
+        raise ModelSourceError(
+            f"{base_dir}: the base model has no tokenizer files (vocab.json/tokenizer.json) to copy into "
+            "the merged model; add them to the base folder"
+        )
