@@ -40,8 +40,8 @@ def test_minimal_form_reads_facts_from_audio_headers(tmp_path: Path) -> None:
     assert row.duration == pytest.approx(1.5, abs=1e-4)
 
 
-def test_reads_the_shared_evaluation_manifest(shared_dir: Path) -> None:
-    table = shared_dir / "audio" / "real" / "manifest.csv"
+def test_reads_the_shared_evaluation_manifest(real_clips_dir: Path) -> None:
+    table = real_clips_dir / "manifest.csv"
     rows = read_manifest(table)
     with open(table, encoding="utf-8", newline="") as handle:
         expected = list(csv.DictReader(handle))
