@@ -44,6 +44,7 @@ def test_build_and_validate(recordings: Path, tmp_path: Path, capsys: pytest.Cap
     assert out.is_file() and out.with_name("train.val.csv").is_file() and out.with_name("train.report.json").is_file()
     assert main(["manifest", "validate", str(out)]) == 0
     assert "pass; 0 problem(s)" in capsys.readouterr().out
+    assert out.with_name("train.validation.json").is_file()
     assert main(["manifest", "build", str(recordings), "-o", str(tmp_path / "s.csv"), "--strict"]) == 2
     captured = capsys.readouterr()
     assert "hush.wav" in captured.out  # the table comes before the error

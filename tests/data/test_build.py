@@ -163,7 +163,7 @@ def test_validate_reports_problems_of_an_existing_manifest(built, tmp_path: Path
     rows += ["quiet,quiet.wav,hush,0.500,16000,1,,", "gone,gone.wav,vanished,1.000,16000,1,,"]
     manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
     report, report_file = validate_manifest(manifest)
-    assert report_file == tmp_path / "m.report.json"
+    assert report_file == tmp_path / "m.validation.json"
     assert {(Path(p.file).name, p.reason) for p in report.problems} == {("quiet.wav", "silent"), ("gone.wav", "missing_audio")}
     assert report.kept == len(lines) - 1
     with pytest.raises(DataError, match="2 problem"):

@@ -69,7 +69,7 @@ def _register_validate(commands: argparse._SubParsersAction) -> None:
     validate = commands.add_parser(
         "validate",
         help="check every clip of a manifest and report problems",
-        description="Check every clip of a manifest; writes MANIFEST.report.json beside it.",
+        description="Check every clip of a manifest; writes MANIFEST.validation.json beside it (e.g. data/train.validation.json).",
     )
     validate.add_argument("manifest", type=Path, metavar="MANIFEST", help="manifest CSV to check")
     validate.add_argument("--root", type=Path, metavar="DIR", help="report audio paths outside this folder")

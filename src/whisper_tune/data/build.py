@@ -4,7 +4,8 @@ Output of a build with ``-o data/train.csv``:
 
 * ``data/train.csv`` - the manifest (with ``--split``: the train part only);
 * ``data/train.val.csv``, ``data/train.test.csv`` - one manifest per named split;
-* ``data/train.report.json`` - every problem (file, reason, detail), counts and settings;
+* ``data/train.report.json`` - every problem (file, reason, detail), counts and settings
+  (``manifest validate data/train.csv`` writes ``data/train.validation.json``);
 * ``data/train_audio/`` - wav files decoded from Hugging Face datasets (only for those).
 
 Separate files rather than a ``split`` column, so the trainer takes ``--train data/train.csv
@@ -109,7 +110,7 @@ def validate_manifest(
     root: str | os.PathLike[str] | None = None,
     strict: bool = False,
 ) -> tuple[Report, Path]:
-    """Check every row of an existing manifest; writes ``MANIFEST.report.json`` beside it.
+    """Check every row of an existing manifest; writes ``MANIFEST.validation.json`` beside it.
 
     ``root``: the folder every audio path must stay inside (not checked when None, since a
     manifest may point to audio kept elsewhere). With ``strict`` any problem raises
@@ -130,7 +131,7 @@ def validate_manifest(
         problems=scan.problems + problems,
         settings={"limits": limits.to_dict(), "root": None if root is None else str(root)},
     )
-    report_file = write_report(report, report_path(file))
+    report_file = write_report(report, report_path(file, "validation"))
     if strict and report.problems:
         error = DataError(f"{file}: {len(report.problems)} problem(s) ({_summary(report)}); see {report_file}")
         error.report = report  # type: ignore[attr-defined]  # lets the CLI show the table

@@ -1,7 +1,7 @@
 """The validation report: one row per problem, kept beside the manifest as JSON.
 
 Nothing is dropped from a manifest without a row here naming the file and the reason.
-This module is the only reader and writer of ``*.report.json``.
+This module is the only reader and writer of ``*.report.json`` and ``*.validation.json``.
 """
 
 from __future__ import annotations
@@ -86,10 +86,12 @@ class Report:
         }
 
 
-def report_path(manifest: str | os.PathLike[str]) -> Path:
-    """``data/train.csv`` -> ``data/train.report.json``."""
+def report_path(manifest: str | os.PathLike[str], kind: str = "report") -> Path:
+    """``data/train.csv`` -> ``data/train.report.json`` (a build's report) or, with
+    ``kind="validation"``, ``data/train.validation.json`` (so validating never overwrites
+    the record of what the build left out)."""
     path = Path(manifest)
-    return path.with_name(f"{path.stem}.report.json")
+    return path.with_name(f"{path.stem}.{kind}.json")
 
 
 def write_report(report: Report, path: str | os.PathLike[str]) -> Path:

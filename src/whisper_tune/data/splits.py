@@ -79,6 +79,11 @@ def assign_splits(rows: Sequence[ManifestRow], fractions: dict[str, float], seed
     for name, fraction in fractions.items():
         bounds[name] = (low, low + fraction)
         low += fraction
+    if by_speaker and len(groups) < 10:
+        log.warning(
+            "splitting %d speaker group(s): whole speakers move between splits, so the split sizes "
+            "can be far from the fractions asked for", len(groups)
+        )
     assigned = {key: _interval_name(u, bounds) for key, u in groups.items()}
     for name, (lo, hi) in bounds.items():
         train_keys = [k for k, split in assigned.items() if split == TRAIN]
