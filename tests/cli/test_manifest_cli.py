@@ -13,7 +13,7 @@ import soundfile as sf
 from whisper_tune.cli.main import main
 
 BUILD_OPTIONS = [
-    "--output", "--transcripts", "--text-ext", "--split", "--seed", "--audio-dir", "--path-column",
+    "--output", "--transcripts", "--text-ext", "--split", "--seed", "--audio-dir", "--root", "--path-column",
     "--text-column", "--id-column", "--speaker-column", "--language-column", "--language",
     "--speaker-from-dir", "--hf-split", "--hf-config", "--strict", "--acft", "--min-duration", "--silence-db",
 ]

@@ -180,3 +180,15 @@ def test_bad_inputs_are_typed_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="leave some for train"):
         build_manifest([tmp_path], tmp_path / "m.csv", split="val=0.5,test=0.5")
     assert split_manifest_path(Path("d/train.csv"), "val") == Path("d/train.val.csv")
+
+
+def test_a_manifest_is_a_source_and_root_widens_the_escape_check(built, tmp_path: Path) -> None:
+    from whisper_tune.data.sources import SourceOptions
+
+    root, _, _, _, result = built
+    train = result.manifests["train"]  # its paths climb out of out/ with ../
+    with pytest.raises(DataError, match=r"no usable clips.*path_escapes_root"):
+        build_manifest([train], tmp_path / "again.csv")
+    again = build_manifest([train], tmp_path / "again.csv", SourceOptions(root=root))
+    assert [r.id for r in read_manifest(again.manifests["train"])] == [r.id for r in read_manifest(train)]
+    assert not again.report.problems

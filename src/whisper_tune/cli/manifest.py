@@ -53,6 +53,9 @@ def _register_build(commands: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--seed", type=int, default=0, help="seed of the split hash (default 0)")
     build.add_argument("--audio-dir", type=Path, metavar="DIR", help="base of relative audio paths in tables (default: the table's folder)")
+    build.add_argument(
+        "--root", type=Path, metavar="DIR", help="audio must lie inside DIR (default: each source's folder, or --audio-dir)"
+    )
     build.add_argument("--path-column", metavar="NAME", help="table column with the audio path (default: audio|path|file|file_name|...)")
     build.add_argument("--text-column", metavar="NAME", help="table column with the transcript (default: text|sentence|transcript|...)")
     build.add_argument("--id-column", metavar="NAME", help="table column with a unique clip id (default: id, else the path)")
@@ -114,6 +117,7 @@ def _build(args: argparse.Namespace, limits: object) -> int:
         transcripts=args.transcripts,
         text_ext=args.text_ext,
         audio_dir=args.audio_dir,
+        root=args.root,
         path_column=args.path_column,
         text_column=args.text_column,
         id_column=args.id_column,

@@ -64,6 +64,8 @@ class SourceOptions:
     transcripts: Path | None = None
     text_ext: str = ".txt"
     audio_dir: Path | None = None
+    #: The folder every audio path must stay inside (default: each source's own folder).
+    root: Path | None = None
     path_column: str | None = None
     text_column: str | None = None
     id_column: str | None = None
@@ -193,7 +195,7 @@ def scan_folder(root: Path, options: SourceOptions, id_base: Path) -> Scan:
             scan.problems.append(problem)
             continue
         scan.candidates.append(
-            Candidate(clip_id, audio, text, str(transcript), root, speaker, options.language)
+            Candidate(clip_id, audio, text, str(transcript), options.root or root, speaker, options.language)
         )
     for transcript in text_files:
         if transcript not in used:
@@ -263,7 +265,7 @@ def scan_table(table: Path, options: SourceOptions, root: Path | None | bool = T
     speaker_col = _optional_column(table, header, options.speaker_column, SPEAKER_COLUMNS, "--speaker-column")
     language_col = _optional_column(table, header, options.language_column, LANGUAGE_COLUMNS, "--language-column")
     base = options.audio_dir or table.parent
-    dataset_root = base if root is True else (root or None)
+    dataset_root = (options.root or base) if root is True else (root or None)
     scan = Scan()
     for where, record in records:
         if isinstance(record, str):  # a row that could not be parsed: the reason
@@ -444,7 +446,9 @@ def scan_kaldi(folder: Path, options: SourceOptions) -> Scan:
         if not text:
             scan.problems.append(Problem(str(audio), "empty_transcript", f"{text_where}: no words", utt))
             continue
-        scan.candidates.append(Candidate(utt, audio, text, text_where, base, speakers.get(utt), options.language))
+        scan.candidates.append(
+            Candidate(utt, audio, text, text_where, options.root or base, speakers.get(utt), options.language)
+        )
     for utt, (where, _) in texts.items():
         if utt not in wavs:
             scan.problems.append(Problem(where, "transcript_without_audio", f"no entry for {utt!r} in wav.scp", utt))

@@ -156,7 +156,10 @@ def check_candidates(
 
 def _clip_problem(candidate: Candidate, fact: AudioFacts, limits: Limits) -> tuple[str, str] | None:
     if candidate.root is not None and escapes_root(candidate.audio, candidate.root):
-        return ("path_escapes_root", f"outside {candidate.root}; keep the audio inside the dataset folder")
+        return (
+            "path_escapes_root",
+            f"outside {candidate.root}; keep the audio inside the dataset folder or name a wider one with --root",
+        )
     if fact.problem is not None:
         return fact.problem
     if not candidate.text:
