@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from whisper_tune.data.report import Report
+    from whisper_tune.data.validate import Limits
 
 BUILD_EPILOG = """\
 sources (each SOURCE is one of):
@@ -109,7 +114,7 @@ def _handle(args: argparse.Namespace) -> int:
         raise
 
 
-def _build(args: argparse.Namespace, limits: object) -> int:
+def _build(args: argparse.Namespace, limits: Limits) -> int:
     from whisper_tune.data.build import build_manifest
     from whisper_tune.data.sources import SourceOptions
 
@@ -135,7 +140,7 @@ def _build(args: argparse.Namespace, limits: object) -> int:
     return 0
 
 
-def _validate(args: argparse.Namespace, limits: object) -> int:
+def _validate(args: argparse.Namespace, limits: Limits) -> int:
     from whisper_tune.data.build import validate_manifest
 
     report, report_file = validate_manifest(args.manifest, limits, args.root, args.strict)
@@ -144,10 +149,10 @@ def _validate(args: argparse.Namespace, limits: object) -> int:
     return 0
 
 
-def _print_problems(report: object) -> None:
+def _print_problems(report: Report) -> None:
     from rich.console import Console
 
     from whisper_tune.data.report import report_table
 
-    if getattr(report, "problems", None):
+    if report.problems:
         Console(file=sys.stdout, width=160).print(report_table(report))

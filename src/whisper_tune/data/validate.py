@@ -176,10 +176,13 @@ def _clip_problem(candidate: Candidate, fact: AudioFacts, limits: Limits) -> tup
 
 def _inspect_all(paths: Sequence[Path], workers: int | None) -> list[AudioFacts]:
     """Decode in a few threads (libsndfile and hashing release the GIL), with progress."""
+    from rich.console import Console
     from rich.progress import Progress
 
     count = workers or min(4, os.cpu_count() or 1)
-    with Progress(transient=True) as progress:
+    # Progress goes to stderr so that stdout carries only results.
+    console = Console(stderr=True)
+    with Progress(transient=True, console=console, disable=not console.is_terminal) as progress:
         task = progress.add_task("checking audio", total=len(paths))
         results: list[AudioFacts] = []
         with ThreadPoolExecutor(max_workers=count) as pool:
