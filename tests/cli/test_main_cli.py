@@ -1,0 +1,93 @@
+"""The console command: help for every subcommand, one clear line for bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from whisper_tune.cli.main import COMMAND_MODULES, build_parser, main
+
+WHISPER_TUNE = Path(sys.executable).with_name("whisper-tune")
+
+
+def _subcommands() -> list[str]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return list(action.choices)
+
+
+def test_help_lists_every_subcommand_with_a_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    names = _subcommands()
+    assert len(names) >= len(COMMAND_MODULES)
+    for name in names:
+        line = next(l for l in out.splitlines() if l.strip().startswith(name + " ") or l.strip() == name)
+        assert line.strip() != name, f"{name} has no help line"
+
+
+@pytest.mark.parametrize("name", _subcommands())
+def test_every_subcommand_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: whisper-tune " + name in capsys.readouterr().out
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 0
+    assert "commands" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["transcribe", "--model", "embedded:tiny.en", "MISSING.wav"], "error: MISSING.wav: no such file"),
+        (["transcribe", "--model", "no-such-model", "{jfk}"], "error: unknown model spec 'no-such-model'"),
+        (["transcribe", "--model", "{tmp}", "{jfk}"], "neither a Hugging Face model folder"),
+        (["transcribe", "--model", "embedded:tiny.en", "{bad}"], "cannot decode audio"),
+        (["transcribe", "--model", "embedded:tiny.en", "--audio-ctx", "0", "{jfk}"], "--audio-ctx 0 is out of range"),
+        (["import-ct2", "{tmp}", "{tmp}/out"], "not a CTranslate2 model folder"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, jfk_wav, argv, message):
+    bad = tmp_path / "bad.wav"
+    bad.write_text("RIFF? no.")
+    argv = [a.format(jfk=jfk_wav, tmp=tmp_path, bad=bad) for a in argv]
+    result = subprocess.run([str(WHISPER_TUNE), *argv], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_transcribe_prints_the_jfk_sentence(jfk_wav, jfk_text, embedded_path):
+    result = subprocess.run([str(WHISPER_TUNE), "transcribe", "--model", "embedded:tiny.en", str(jfk_wav)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.strip().splitlines()
+    assert _normalize(line) == _normalize(jfk_text)
+    assert _normalize(line) == "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
+
+
+def _normalize(text: str) -> str:
+    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+
+    from whisper_tune.models.hf_folder import english_spelling_mapping
+
+    return EnglishTextNormalizer(english_spelling_mapping())(text)
+
+
+def test_transcribe_json(jfk_wav, capsys, embedded_path):
+    import json
+
+    assert main(["-q", "transcribe", "--model", "embedded:tiny.en", "--json", "--audio-ctx", "600", str(jfk_wav)]) == 0
+    [item] = json.loads(capsys.readouterr().out)
+    assert item["source"] == str(jfk_wav) and item["audio_ctx"] == 600
+    assert abs(item["duration"] - 11.0) < 0.01 and item["seconds"] > 0
+    assert "fellow americans" in item["text"].lower()

@@ -1,0 +1,96 @@
+"""whisper_tune.config: typed configs that fail early with the key, value and expectation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from whisper_tune.config import describe, doc, dump_yaml, load_config, parse_overrides, to_dict
+from whisper_tune.errors import ConfigError
+
+
+@dataclass
+class Adapter:
+    rank: int = field(default=8, metadata=doc("LoRA rank", min=1))
+    targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"], metadata=doc("modules"))
+
+
+@dataclass
+class Example:
+    model: str = field(default="embedded:tiny.en", metadata=doc("model spec"))
+    method: Literal["lora", "full"] = field(default="lora", metadata=doc("method"))
+    learning_rate: float = field(default=1e-4, metadata=doc("peak learning rate", min=0.0))
+    precision: str = field(default="auto", metadata=doc("mixed precision", choices=("auto", "no", "fp16")))
+    merge: bool = field(default=False, metadata=doc("merge at the end"))
+    output: Path | None = field(default=None, metadata=doc("output folder"))
+    adapter: Adapter = field(default_factory=Adapter)
+
+    def validate(self) -> None:
+        if self.method == "full" and self.adapter.rank != 8:
+            raise ConfigError("adapter.rank has no meaning with method=full")
+
+
+def test_file_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("method: full\nadapter:\n  targets: [fc1]\n")
+    config = load_config(Example, path, ["learning_rate=3e-5", "merge=true", "output=out/x"])
+    assert config.method == "full" and config.learning_rate == 3e-5 and config.merge is True
+    assert config.adapter.targets == ["fc1"] and config.adapter.rank == 8
+    assert config.output == Path("out/x")
+
+
+def test_json_and_yaml_agree(tmp_path):
+    data = {"method": "lora", "adapter": {"rank": 16, "targets": ["q_proj"]}}
+    (tmp_path / "c.json").write_text(json.dumps(data))
+    (tmp_path / "c.yml").write_text(dump_yaml(load_config(Example, base=data)))
+    assert load_config(Example, tmp_path / "c.json") == load_config(Example, tmp_path / "c.yml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["adapter.rnak=4"], r"unknown key 'adapter.rnak'; did you mean 'adapter.rank'"),
+        (["method=dora"], r"method='dora' is not one of 'lora', 'full'"),
+        (["adapter.rank=0"], r"adapter.rank=0 must be at least 1"),
+        (["adapter.rank=2.5"], r"adapter.rank=2.5 must be a whole number"),
+        (["learning_rate=fast"], r"learning_rate='fast' must be a number"),
+        (["precision=fp8"], r"precision='fp8' is not one of auto, no, fp16"),
+        (["merge=perhaps"], r"merge='perhaps' must be true or false"),
+        (["method=full", "adapter.rank=4"], r"adapter.rank has no meaning"),
+        (["rank"], r"not of the form key=value"),
+    ],
+)
+def test_bad_values_name_key_value_and_expectation(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(Example, overrides=overrides)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(Example, tmp_path / "missing.yaml")
+    (tmp_path / "c.toml").write_text("x = 1")
+    with pytest.raises(ConfigError, match="unknown config type '.toml'"):
+        load_config(Example, tmp_path / "c.toml")
+    (tmp_path / "c.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(Example, tmp_path / "c.json")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(Example, tmp_path / "list.yaml")
+
+
+def test_overrides_parse_yaml_scalars():
+    assert parse_overrides(["a.b=3", "c=[1, 2]", "d=", "e=x=y"]) == {"a": {"b": 3}, "c": [1, 2], "d": "", "e": "x=y"}
+
+
+def test_describe_and_to_dict_cover_every_field():
+    rows = {key: (kind, default, text) for key, kind, default, text in describe(Example)}
+    assert set(rows) == {"model", "method", "learning_rate", "precision", "merge", "output",
+                         "adapter.rank", "adapter.targets"}
+    assert rows["method"][0] == "'lora' | 'full'"
+    assert rows["adapter.rank"] == ("int", "8", "LoRA rank")
+    assert to_dict(Example())["adapter"] == {"rank": 8, "targets": ["q_proj", "v_proj"]}
