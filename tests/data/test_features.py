@@ -9,7 +9,7 @@ import pytest
 from data_helpers import write_clip
 from transformers import WhisperFeatureExtractor
 
-from whisper_tune.audio import load_audio, write_wav
+from whisper_tune.audio import load_audio
 from whisper_tune.data.features import (
     FeatureCache,
     cache_base,
@@ -32,14 +32,9 @@ def fe128() -> WhisperFeatureExtractor:
 
 
 @pytest.fixture(scope="module")
-def speech_clip(tmp_path_factory: pytest.TempPathFactory, jfk_audio: np.ndarray) -> Path:
-    """4.3 s of JFK as a 44.1 kHz stereo file, so loading resamples and downmixes."""
-    from whisper_tune.audio import resample
-
-    cut = resample(jfk_audio[16_000 : 16_000 + 68_800], 16_000, 44_100)
-    path = tmp_path_factory.mktemp("speech") / "jfk_cut.wav"
-    write_wav(path, np.stack([cut, 0.5 * cut], axis=1), 44_100)
-    return path
+def speech_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4.3 s at 44.1 kHz, stereo, so loading resamples and downmixes (no ../shared needed)."""
+    return write_clip(tmp_path_factory.mktemp("clip") / "clip.wav", 4.3, rate=44_100, channels=2, seed=5)
 
 
 def test_content_frames() -> None:
