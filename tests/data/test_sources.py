@@ -87,13 +87,16 @@ def test_kaldi_data_folder(tmp_path: Path) -> None:
     kaldi = tmp_path / "kaldi"
     write_clip(kaldi / "wav" / "u1.wav", 1.0, seed=1)
     write_clip(kaldi / "wav" / "u2.wav", 1.0, seed=2)
-    (kaldi / "wav.scp").write_text("u1 wav/u1.wav\nu2 wav/u2.wav\nu3 sox in.wav -t wav - |\n", encoding="utf-8")
+    (kaldi / "wav.scp").write_text(
+        "u1 wav/u1.wav\nu2 wav/u2.wav\nu3 sox in.wav -t wav - |\nu1 wav/u2.wav\n", encoding="utf-8"
+    )
     (kaldi / "text").write_bytes("u1 hello kaldi\nu2 caf\xe9\nu3 piped\nu4 no audio\n".encode("latin-1"))
     (kaldi / "utt2spk").write_text("u1 spk1\nu2 spk2\n", encoding="utf-8")
     assert describe_source(kaldi) == "kaldi"
     result = build_manifest([kaldi], tmp_path / "m.csv")
     assert [(r.id, r.text, r.speaker) for r in read_manifest(tmp_path / "m.csv")] == [("u1", "hello kaldi", "spk1")]
     assert sorted((p.id, p.reason) for p in result.report.problems) == [
+        ("u1", "duplicate_id"),
         ("u2", "transcript_not_utf8"),
         ("u3", "unreadable_audio"),
         ("u4", "transcript_without_audio"),

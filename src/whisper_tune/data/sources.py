@@ -424,10 +424,12 @@ def scan_kaldi(folder: Path, options: SourceOptions) -> Scan:
     if not (folder / "text").is_file():
         raise DataError(f"{folder}: has wav.scp but no `text` file; a Kaldi data folder needs both")
     base = options.audio_dir or folder
-    wavs = _kaldi_pairs(folder / "wav.scp")
-    texts = _kaldi_pairs(folder / "text")
-    speakers = dict((k, v) for k, (_, v) in _kaldi_pairs(folder / "utt2spk").items()) if (folder / "utt2spk").is_file() else {}
     scan = Scan()
+    wavs = _kaldi_pairs(folder / "wav.scp", scan)
+    texts = _kaldi_pairs(folder / "text", scan)
+    speakers: dict[str, str] = {}
+    if (folder / "utt2spk").is_file():
+        speakers = {utt: speaker for utt, (_, speaker) in _kaldi_pairs(folder / "utt2spk", scan).items()}
     for utt, (where, value) in wavs.items():
         if value.endswith("|"):
             scan.problems.append(
@@ -455,15 +457,22 @@ def scan_kaldi(folder: Path, options: SourceOptions) -> Scan:
     return scan
 
 
-def _kaldi_pairs(path: Path) -> dict[str, tuple[str, str]]:
-    """``key rest-of-line`` files as {key: (``file:line``, rest)}; the first of a duplicate wins."""
+def _kaldi_pairs(path: Path, scan: Scan) -> dict[str, tuple[str, str]]:
+    """``key rest-of-line`` files as {key: (``file:line``, rest)}.
+
+    The first line of a repeated key is used; each repeat is reported as a duplicate id.
+    """
     text = path.read_bytes().decode("utf-8", errors="surrogateescape")
     pairs: dict[str, tuple[str, str]] = {}
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         key, _, rest = line.strip().partition(" ")
-        pairs.setdefault(key, (f"{path}:{number}", rest.strip()))
+        where = f"{path}:{number}"
+        if key in pairs:
+            scan.problems.append(Problem(where, "duplicate_id", f"{key!r} is already on {pairs[key][0]}; this line is ignored", key))
+            continue
+        pairs[key] = (where, rest.strip())
     return pairs
 
 
