@@ -57,7 +57,7 @@ def _register_build(commands: argparse._SubParsersAction) -> None:
         "--split", metavar="SPEC", help="deterministic splits, e.g. val=0.1,test=0.1 (train gets the rest)"
     )
     build.add_argument("--seed", type=int, default=0, help="seed of the split hash (default 0)")
-    build.add_argument("--audio-dir", type=Path, metavar="DIR", help="base of relative audio paths in tables (default: the table's folder)")
+    build.add_argument("--audio-dir", type=Path, metavar="DIR", help="base of relative audio paths in tables and wav.scp (default: their folder)")
     build.add_argument(
         "--root", type=Path, metavar="DIR", help="audio must lie inside DIR (default: each source's folder, or --audio-dir)"
     )
