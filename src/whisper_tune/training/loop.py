@@ -222,6 +222,7 @@ class _Runner:
             loss_sum += loss.detach().float()
         if self.config.max_grad_norm > 0:
             self.acc.clip_grad_norm_(self.module.parameters(), self.config.max_grad_norm)
+        lr = self.scheduler.get_last_lr()[0]  # the rate this step used
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -232,11 +233,10 @@ class _Runner:
         elapsed = time.perf_counter() - started
         self.train_seconds += elapsed
         self.train_samples += n_samples
-        self._after_step(bar, n_samples / max(elapsed, 1e-9))
+        self._after_step(bar, lr, n_samples / max(elapsed, 1e-9))
 
-    def _after_step(self, bar, samples_per_second: float) -> None:
+    def _after_step(self, bar, lr: float, samples_per_second: float) -> None:
         step = self.state.step
-        lr = self.scheduler.get_last_lr()[0]
         if step % self.config.log_every == 0 or step == self.total_steps:
             self._record({"step": step, "epoch": self.state.epoch, "loss": round(self.last_loss, 6),
                           "lr": lr, "samples_per_second": round(samples_per_second, 3),

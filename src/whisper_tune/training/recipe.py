@@ -1,0 +1,263 @@
+"""``train(config)``: supervised fine-tuning of Whisper = the fine-tuning objective + the loop.
+
+:class:`FineTuneObjective` implements :class:`whisper_tune.training.loop.Objective`:
+cross-entropy over label tokens (sum, divided by the loop by the step's token count), the
+encoder on the full 30 s context or on the batch's own frames (``encoder_context=clip``,
+whisper.cpp's ``audio_ctx``), optional cached encoder outputs for decoder-only adapters, and
+evaluation by real greedy decoding (WER/CER at full context and at FUTO Voice Input's
+per-clip context).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from whisper_tune.config import dump_yaml
+from whisper_tune.errors import ConfigError
+from whisper_tune.training.config import TrainConfig
+from whisper_tune.training.loop import LoopResult, run_loop
+
+log = logging.getLogger(__name__)
+
+MERGED_DIR = "merged"
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` produced: the deliverable folder and the before/after scores."""
+
+    output_dir: Path
+    model_dir: Path  # the adapter (or full model) to use: best by validation WER, else the last
+    merged_dir: Path | None
+    steps: int
+    final_loss: float | None
+    baseline: dict[str, float] = field(default_factory=dict)
+    final: dict[str, float] = field(default_factory=dict)
+    best_metric: float | None = None
+    samples_per_second: float = 0.0
+    stopped_early: bool = False
+
+
+class WhisperLoss(nn.Module):
+    """``forward(batch)`` -> summed token cross-entropy of a Whisper model (PEFT-wrapped or not)."""
+
+    def __init__(self, model: nn.Module, whisper: nn.Module, cache_encoder_outputs: bool = False) -> None:
+        super().__init__()
+        self.model = model  # registered so that checkpoints and DDP see every parameter
+        self._whisper = [whisper]  # the same modules, unwrapped; a list keeps it out of the registry
+        self.encoder_cache: dict[tuple[str, int], torch.Tensor] | None = {} if cache_encoder_outputs else None
+
+    @property
+    def whisper(self) -> nn.Module:
+        return self._whisper[0]
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        states = self.encoder_states(batch)
+        decoder = self.whisper.model.decoder
+        hidden = decoder(input_ids=batch["decoder_input_ids"], encoder_hidden_states=states,
+                         use_cache=False).last_hidden_state
+        logits = self.whisper.proj_out(hidden).float()
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["labels"].reshape(-1),
+                                           ignore_index=-100, reduction="sum")
+
+    def encoder_states(self, batch: dict[str, Any]) -> torch.Tensor:
+        if self.encoder_cache is None:
+            return self._encode(batch["input_features"], batch["n_ctx"])
+        n_ctx, ids = batch["n_ctx"], batch["ids"]
+        missing = [i for i, clip in enumerate(ids) if (clip, n_ctx) not in self.encoder_cache]
+        if missing:
+            with torch.no_grad():
+                computed = self._encode(batch["input_features"][missing], n_ctx)
+            for row, index in enumerate(missing):
+                self.encoder_cache[(ids[index], n_ctx)] = computed[row].detach()
+        return torch.stack([self.encoder_cache[(clip, n_ctx)] for clip in ids])
+
+    def _encode(self, features: torch.Tensor, n_ctx: int) -> torch.Tensor:
+        from whisper_tune.models.short_encoder import FULL_AUDIO_CTX, encode_short
+
+        if n_ctx >= FULL_AUDIO_CTX:
+            return self.whisper.model.encoder(features).last_hidden_state
+        return encode_short(self.whisper, features, n_ctx)
+
+
+def enable_gradient_checkpointing(whisper: nn.Module) -> None:
+    """Checkpoint every Whisper layer, with gradients still reaching frozen-input adapters.
+
+    Reentrant checkpointing only back-propagates into a segment whose input requires grad.
+    With a frozen model the inputs are the conv1 output (encoder) and the token embeddings
+    (decoder), and neither requires grad; ``enable_input_require_grads`` covers only the
+    token embeddings (Whisper's "input embeddings"), so a hook marks conv1's output too.
+    """
+    whisper.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+    whisper.config.use_cache = False
+
+    def require_grad(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        if torch.is_grad_enabled() and not output.requires_grad:
+            output.requires_grad_(True)
+
+    whisper.model.encoder.conv1.register_forward_hook(require_grad)
+    whisper.model.decoder.embed_tokens.register_forward_hook(require_grad)
+
+
+class FineTuneObjective:
+    """Supervised fine-tuning on a manifest (the loop's Objective)."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        from whisper_tune.data.manifest import read_manifest
+
+        self.config = config
+        # Read the manifests first: a bad path or row fails before any model is loaded.
+        self.train_rows = read_manifest(config.train_manifest)
+        self.validation_rows = read_manifest(config.validation_manifest) if config.validation_manifest else []
+        if config.eval_max_clips:
+            self.validation_rows = self.validation_rows[: config.eval_max_clips]
+        self.metric = "wer_futo" if config.eval_audio_ctx == "futo" else "wer"
+        self.validation_audio: list[Any] = []
+
+    # --- Objective -------------------------------------------------------------------------
+
+    def setup(self, accelerator: Any) -> nn.Module:
+        from whisper_tune.data.dataset import SpeechDataset
+        from whisper_tune.data.features import FeatureCache
+        from whisper_tune.models import load_model, load_processor, resolve_model
+        from whisper_tune.training.adapters import apply_method
+        from whisper_tune.training.batching import BatchSettings, TrainingData
+        from whisper_tune.transcribe.hf import SpecialTokens
+
+        cfg = self.config
+        self.resolved = resolve_model(cfg.model)  # every rank resolves; the resolver holds a file lock
+        if self.resolved.adapter is not None:
+            raise ConfigError(f"model={cfg.model!r} is an adapter; merge it first (whisper-tune merge) and train "
+                              "on the merged folder, so that the new adapter has a complete base")
+        self.device = accelerator.device
+        model = load_model(self.resolved, dtype=torch.float32, device="cpu")
+        self.processor = load_processor(self.resolved)
+        self.special = SpecialTokens.from_model(model)
+        examples = self._examples()
+        dataset = SpeechDataset(self.train_rows, self.processor, FeatureCache() if cfg.feature_cache else None)
+        settings = BatchSettings(cfg.batch_size, cfg.encoder_context, cfg.clip_ctx_offset,
+                                 cfg.full_context_fraction, cfg.seed)
+        self.data = TrainingData(dataset, examples, settings)
+        self.adapted = apply_method(model, cfg.method, cfg.lora, Path(cfg.output_dir),
+                                    save_initial=accelerator.is_main_process)
+        if cfg.gradient_checkpointing:
+            enable_gradient_checkpointing(self.adapted.whisper)
+        self.module = WhisperLoss(self.adapted.model, self.adapted.whisper, cfg.cache_encoder_outputs)
+        self.module.to(self.device).train()
+        if accelerator.is_main_process:
+            self._load_validation_audio()
+        return self.module
+
+    def batch_plan(self, epoch: int) -> list[list[int]]:
+        return self.data.batch_plan(epoch)
+
+    def collate(self, indices: list[int], step: int) -> dict[str, Any]:
+        return self.data.collate(indices, step, self.device)
+
+    def loss_units(self, batch: dict[str, Any]) -> int:
+        return int((batch["labels"] != -100).sum())
+
+    def evaluate(self, module: nn.Module) -> dict[str, float]:
+        if not self.validation_rows:
+            return {}
+        from whisper_tune.models.short_encoder import futo_audio_ctx
+
+        scores: dict[str, float] = {}
+        if self.config.eval_audio_ctx in ("full", "both"):
+            scores.update(self._score([None] * len(self.validation_audio), ""))
+        if self.config.eval_audio_ctx in ("futo", "both"):
+            contexts = [futo_audio_ctx(len(a), floor=None) for a in self.validation_audio]
+            scores.update(self._score(contexts, "_futo"))
+        return scores
+
+    def save(self, module: nn.Module, out_dir: Path) -> None:
+        from whisper_tune.training.adapters import save_trained
+
+        save_trained(self.adapted, out_dir, self.config.model, self.resolved.path)
+
+    def summary_info(self) -> dict[str, str]:
+        cfg = self.config
+        method = cfg.method if cfg.method == "full" else (
+            f"{cfg.method} r={cfg.lora.rank} alpha={cfg.lora.alpha} on {','.join(cfg.lora.target_modules)}")
+        context = cfg.encoder_context if cfg.encoder_context == "full" else (
+            f"clip (+{cfg.clip_ctx_offset} positions, full context {cfg.full_context_fraction:.0%} of steps)")
+        return {"model": cfg.model, "method": method, "encoder context": context,
+                "training clips": str(len(self.train_rows)),
+                "validation clips": str(len(self.validation_rows)),
+                "batch": f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation",
+                "learning rate": f"{cfg.learning_rate:g} ({cfg.lr_schedule}, {cfg.warmup_steps} warm-up steps)"}
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _examples(self) -> list[Any]:
+        from whisper_tune.training.labels import encode_transcripts, prompt_tokens
+
+        cfg = self.config
+        prompt = prompt_tokens(self.special, cfg.language, cfg.task, cfg.timestamps)
+        rows = self.train_rows
+        return encode_transcripts(self.processor.tokenizer, self.special, [r.text for r in rows],
+                                  [r.id for r in rows], [r.duration for r in rows], prompt,
+                                  cfg.timestamps, cfg.max_label_tokens)
+
+    def _load_validation_audio(self) -> None:
+        from whisper_tune.audio import load_audio
+
+        self.validation_audio = [load_audio(row.audio) for row in self.validation_rows]
+
+    def _score(self, contexts: list[int | None], suffix: str) -> dict[str, float]:
+        from whisper_tune.transcribe.hf import transcribe_clip_contexts
+        from whisper_tune.transcribe.types import DecodeOptions
+
+        options = DecodeOptions(language=self.config.language, task=self.config.task)
+        transcripts = transcribe_clip_contexts(self.adapted.whisper, self.processor, self.validation_audio,
+                                               contexts, options, batch_size=self.config.eval_batch_size)
+        references = [row.text for row in self.validation_rows]
+        hypotheses = [t.text for t in transcripts]
+        wer, cer = error_rates(references, hypotheses)
+        return {f"wer{suffix}": round(wer, 6), f"cer{suffix}": round(cer, 6)}
+
+
+def error_rates(references: list[str], hypotheses: list[str]) -> tuple[float, float]:
+    """Corpus WER and CER after Whisper's English normalisation (whisper_tune.evaluation)."""
+    from whisper_tune.evaluation.metrics import cer, wer
+    from whisper_tune.evaluation.normalize import normalize
+
+    refs = [normalize(text) for text in references]
+    hyps = [normalize(text) for text in hypotheses]
+    return wer(refs, hyps), cer(refs, hyps)
+
+
+def train(config: TrainConfig, accelerator: Any = None) -> TrainResult:
+    """Fine-tune ``config.model`` on ``config.train_manifest``; see :class:`TrainConfig`."""
+    objective = FineTuneObjective(config)
+    loop: LoopResult = run_loop(objective, config, accelerator, config_yaml=dump_yaml(config))
+    merged = None
+    if config.merge:
+        merged = _merge(loop, config, accelerator)
+    return TrainResult(
+        output_dir=loop.output_dir, model_dir=loop.model_dir, merged_dir=merged, steps=loop.steps,
+        final_loss=loop.final_loss, baseline=loop.baseline, final=loop.final, best_metric=loop.best_metric,
+        samples_per_second=loop.samples_per_second, stopped_early=loop.stopped_early,
+    )
+
+
+def _merge(loop: LoopResult, config: TrainConfig, accelerator: Any) -> Path | None:
+    """The adapter merged into its base as a complete folder (main process; full: nothing to merge)."""
+    if config.method == "full":
+        log.info("method=full already wrote a complete model in %s; nothing to merge", loop.model_dir)
+        return loop.model_dir
+    from accelerate.state import PartialState
+
+    target = Path(config.output_dir) / MERGED_DIR
+    if PartialState().is_main_process:
+        from whisper_tune.merge import merge_adapter
+
+        merge_adapter(loop.model_dir, target)
+    PartialState().wait_for_everyone()
+    return target
