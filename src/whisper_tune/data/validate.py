@@ -92,8 +92,12 @@ def escapes_root(audio: Path, root: Path) -> bool:
         return True
 
 
-def inspect_audio(path: Path) -> AudioFacts:
-    """Decode ``path`` once: header facts, level and a content digest (or the problem)."""
+def inspect_audio(path: Path, max_seconds: float | None = None) -> AudioFacts:
+    """Decode ``path`` once: header facts, level and a content digest (or the problem).
+
+    A file whose header says it is longer than ``max_seconds`` is not decoded (it will be
+    left out as too long anyway, and an hour-long recording would take gigabytes).
+    """
     import soundfile as sf
 
     if not path.exists():
@@ -103,6 +107,9 @@ def inspect_audio(path: Path) -> AudioFacts:
             problem=("unreadable_audio", f"{path.suffix} is not supported; convert it: ffmpeg -i {path.name} {path.stem}.wav")
         )
     try:
+        header = sf.info(str(path))
+        if max_seconds is not None and header.frames > max_seconds * header.samplerate:
+            return AudioFacts(int(header.samplerate), int(header.channels), int(header.frames))
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for a bad file
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
@@ -122,7 +129,7 @@ def check_candidates(
     candidates: Sequence[Candidate], limits: Limits, workers: int | None = None
 ) -> tuple[list[ManifestRow], list[Problem]]:
     """Decode and check every candidate; returns (rows kept, problems), in candidate order."""
-    facts = _inspect_all([c.audio for c in candidates], workers)
+    facts = _inspect_all([c.audio for c in candidates], limits.max_duration, workers)
     rows: list[ManifestRow] = []
     problems: list[Problem] = []
     first_by_id: dict[str, Candidate] = {}
@@ -174,7 +181,7 @@ def _clip_problem(candidate: Candidate, fact: AudioFacts, limits: Limits) -> tup
     return None
 
 
-def _inspect_all(paths: Sequence[Path], workers: int | None) -> list[AudioFacts]:
+def _inspect_all(paths: Sequence[Path], max_seconds: float, workers: int | None) -> list[AudioFacts]:
     """Decode in a few threads (libsndfile and hashing release the GIL), with progress."""
     from rich.console import Console
     from rich.progress import Progress
@@ -186,7 +193,7 @@ def _inspect_all(paths: Sequence[Path], workers: int | None) -> list[AudioFacts]
         task = progress.add_task("checking audio", total=len(paths))
         results: list[AudioFacts] = []
         with ThreadPoolExecutor(max_workers=count) as pool:
-            for fact in pool.map(inspect_audio, paths):
+            for fact in pool.map(lambda path: inspect_audio(path, max_seconds), paths):
                 results.append(fact)
                 progress.advance(task)
     return results
