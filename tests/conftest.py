@@ -12,6 +12,9 @@ SHARED_DIR = (REPO_ROOT / ".." / "shared").resolve()
 
 # Keep CPU tests predictable on the 2-core CI machine.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Rebuilt models and feature caches of the tests stay inside the checkout (git-ignored),
+# never in the user's own cache; the folder persists between runs, so a rebuild happens once.
+os.environ.setdefault("WHISPER_TUNE_CACHE", str(REPO_ROOT / ".cache" / "whisper-tune-tests"))
 
 
 def _require_shared(path: Path) -> Path:
