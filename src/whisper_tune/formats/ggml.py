@@ -24,7 +24,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -37,6 +37,15 @@ N_FFT_BINS = 201
 #: whisper.cpp derives every special token id from n_vocab alone; only these are correct.
 VOCAB_SIZES: tuple[int, ...] = (51864, 51865, 51866)
 MEL_BINS: tuple[int, ...] = (80, 128)
+#: whisper.cpp 1.8.5 runs the encoder's convolutions through an f16-only im2col on the CPU, so
+#: an f32 file (f32 conv weights, which its loader insists on) aborts at the first encode.
+F32_CPU_WARNING = (
+    "whisper.cpp (1.8.5) aborts on the CPU when encoding with an f32 model: its convolution "
+    "requires f16 conv weights, which an f32 file cannot hold (GGML_ASSERT(src0->type == "
+    "GGML_TYPE_F16), upstream issue 2557). Use f16 (lossless for OpenAI's fp16 weights) or q8_0"
+)
+#: whisper.cpp names the model type by encoder depth alone (anything else is "unknown").
+MODEL_TYPES: dict[int, str] = {4: "tiny", 6: "base", 12: "small", 24: "medium", 32: "large"}
 #: Quantized files store ``QNT_VERSION * QNT_VERSION_FACTOR + ftype``.
 QNT_VERSION = 2
 QNT_VERSION_FACTOR = 1000
@@ -486,6 +495,26 @@ def validate_ggml(source: str | os.PathLike[str] | GgmlFile, check_values: bool 
     return problems
 
 
+def summarize_ggml(path: str | os.PathLike[str], check_values: bool = False) -> dict[str, Any]:
+    """A JSON-ready report of a model file: header, sizes and :func:`validate_ggml`'s problems."""
+    ggml = read_ggml(path)
+    problems = validate_ggml(ggml, check_values=check_values)
+    hp = ggml.hparams
+    return {
+        "path": str(ggml.path),
+        "size_bytes": ggml.file_size,
+        "dtype": hp.dtype,
+        "model": MODEL_TYPES.get(hp.n_audio_layer, "unknown"),
+        "multilingual": hp.multilingual,
+        "hparams": {f.name: getattr(hp, f.name) for f in fields(hp)},
+        "mel_filters": list(ggml.mel_filters.shape),
+        "vocab_tokens": len(ggml.vocab),
+        "n_tensors": len(ggml.tensor_order),
+        "bytes_per_type": ggml.bytes_per_type(),
+        "problems": [{"severity": p.severity, "message": p.message, "tensor": p.tensor} for p in problems],
+    }
+
+
 def _hparams_problems(ggml: GgmlFile) -> list[Problem]:
     hp, problems = ggml.hparams, []
     if hp.n_vocab not in VOCAB_SIZES:
@@ -494,6 +523,8 @@ def _hparams_problems(ggml: GgmlFile) -> list[Problem]:
             f"{', '.join(map(str, VOCAB_SIZES))} give the right ids (others shift every special token)"))
     if hp.n_mels not in MEL_BINS:
         problems.append(Problem("error", f"n_mels is {hp.n_mels}; whisper models use 80 (or 128 for large-v3)"))
+    if hp.dtype == "f32":
+        problems.append(Problem("warning", F32_CPU_WARNING))
     if hp.dtype is None:
         problems.append(Problem(
             "error", f"ftype {hp.ftype} is unknown to whisper.cpp (it aborts on load); expected one of {_ftype_list()}"))
