@@ -34,6 +34,8 @@ from whisper_tune.formats.ggml import (
     DTYPES,
     MEL_BINS,
     VOCAB_SIZES,
+    F32_CPU_WARNING,
+    GgmlType,
     GgmlWriter,
     Hparams,
     TensorSpec,
@@ -45,6 +47,7 @@ from whisper_tune.formats.ggml_quants import QK
 log = logging.getLogger(__name__)
 
 SIDECAR_SUFFIX = ".json"
+F16_MAX = float(np.finfo(np.float16).max)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ def export_ggml(
         raise ExportError("give exactly one of an output file (--out) or a whisper.cpp folder (--whisper-cpp-dir)")
     if name and futo:
         raise ExportError("--name and --futo-name both set a file name; give one of them")
+    if dtype == "f32":
+        log.warning(F32_CPU_WARNING)
     with _merged_model_dir(model_spec, adapter) as (model_dir, source, adapter_desc):
         config = _read_config(model_dir)
         hp = hparams_from_config(config, dtype, model_dir / "config.json")
@@ -329,6 +334,11 @@ def _write_ggml(
                 raise ExportError(
                     f"{model_dir}: {key} holds NaN or infinite values; the training diverged. "
                     "Export an earlier checkpoint or train with a lower learning rate"
+                )
+            if spec.ttype is GgmlType.F16 and np.abs(values).max(initial=0.0) > F16_MAX:
+                raise ExportError(
+                    f"{model_dir}: {key} holds values beyond float16's range (|x| > {F16_MAX:g}), which f16 "
+                    "would store as infinity; export as f32 or a quantized type"
                 )
             written = writer.write_tensor(name, spec.ttype, values.reshape(spec.shape))
             per_type[spec.ttype.label] = per_type.get(spec.ttype.label, 0) + written
