@@ -16,8 +16,12 @@ from whisper_tune.errors import WhisperTuneError
 COMMAND_MODULES: tuple[str, ...] = (
     "transcribe",
     "import_ct2",
+    "merge",
+    "export",
+    "inspect",
     "manifest",
     "train",
+    "acft",
     "config",
 )
 
