@@ -21,7 +21,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "inspect",
     "manifest",
     "train",
-    "acft",
     "config",
 )
 
