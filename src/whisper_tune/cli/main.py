@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "inspect",
     "manifest",
     "train",
+    "acft",
     "config",
 )
 
