@@ -252,7 +252,11 @@ class _Weights:
         return list(self._where)
 
     def get(self, key: str) -> np.ndarray:
-        """The tensor as float32 (bfloat16, which numpy lacks, goes through torch)."""
+        """The tensor as stored (float16 or float32); bfloat16, which numpy lacks, as float32.
+
+        Not widened to float32 here: the writer converts, chunk by chunk where it quantizes,
+        so a large fp16 embedding never exists as a float32 copy when it need not.
+        """
         file = self._where[key]
         try:
             value = self._open(file).get_tensor(key)
@@ -261,7 +265,9 @@ class _Weights:
 
             with safe_open(str(file), framework="pt") as handle:
                 value = handle.get_tensor(key).float().numpy()
-        return np.asarray(value, dtype=np.float32)
+        if value.dtype not in (np.float16, np.float32):
+            raise ExportError(f"{file}: tensor {key} is {value.dtype}; expected floating-point weights")
+        return value
 
 
 def _plan(weights: _Weights, hp: Hparams, dtype: str) -> list[tuple[str, str, TensorSpec]]:
@@ -330,12 +336,13 @@ def _write_ggml(
             values = weights.get(key)
             if values.size != int(np.prod(spec.shape)):
                 raise ExportError(f"{model_dir}: {key} has shape {list(values.shape)}, expected {list(spec.shape)} for {name}")
-            if not np.isfinite(values).all():
+            low, high = float(values.min()), float(values.max())  # NaN propagates; no temporaries
+            if not (np.isfinite(low) and np.isfinite(high)):
                 raise ExportError(
                     f"{model_dir}: {key} holds NaN or infinite values; the training diverged. "
                     "Export an earlier checkpoint or train with a lower learning rate"
                 )
-            if spec.ttype is GgmlType.F16 and np.abs(values).max(initial=0.0) > F16_MAX:
+            if spec.ttype is GgmlType.F16 and max(-low, high) > F16_MAX:
                 raise ExportError(
                     f"{model_dir}: {key} holds values beyond float16's range (|x| > {F16_MAX:g}), which f16 "
                     "would store as infinity; export as f32 or a quantized type"

@@ -40,6 +40,8 @@ BLOCK_BYTES: dict[str, int] = {"q4_0": 18, "q4_1": 20, "q5_0": 22, "q5_1": 24, "
 QUANT_TYPES: tuple[str, ...] = tuple(BLOCK_BYTES)
 
 _F32 = np.float32
+#: Blocks quantized per step (2 MiB of float32 input).
+_CHUNK_BLOCKS = 16384
 
 
 def quantized_nbytes(qtype: str, n_values: int) -> int:
@@ -62,8 +64,14 @@ def quantize(values: np.ndarray, qtype: str) -> np.ndarray:
             f"cannot quantize to {qtype}: rows of {row} values are not a multiple of {QK} "
             f"(tensor shape {array.shape}); use f16 or f32 for this model"
         )
-    blocks = np.ascontiguousarray(array, dtype=_F32).reshape(-1, QK)
-    return _QUANTIZERS[qtype](blocks).reshape(-1)
+    # Quantize a bounded number of blocks at a time: the float32 temporaries of a whole
+    # token embedding would otherwise cost several times the tensor's size in memory.
+    blocks = np.ascontiguousarray(array).reshape(-1, QK)
+    out = np.empty((blocks.shape[0], BLOCK_BYTES[qtype]), dtype=np.uint8)
+    for start in range(0, blocks.shape[0], _CHUNK_BLOCKS):
+        chunk = blocks[start : start + _CHUNK_BLOCKS].astype(_F32)
+        out[start : start + _CHUNK_BLOCKS] = _QUANTIZERS[qtype](chunk)
+    return out.reshape(-1)
 
 
 def dequantize(data: np.ndarray | bytes, qtype: str, shape: tuple[int, ...]) -> np.ndarray:
