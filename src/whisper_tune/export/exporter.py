@@ -162,6 +162,10 @@ def _merged_model_dir(
     model_spec: str | os.PathLike[str], adapter: str | os.PathLike[str] | None
 ) -> Iterator[tuple[Path, str, str | None]]:
     """The HF folder to read, merging an adapter into a temporary folder first if needed."""
+    folder = _plain_hf_folder(model_spec)
+    if folder is not None and adapter is None:
+        yield folder, str(folder), None
+        return
     from whisper_tune.models.resolve import resolve_model
 
     resolved = resolve_model(str(model_spec))
@@ -177,6 +181,19 @@ def _merged_model_dir(
     with tempfile.TemporaryDirectory(prefix="whisper-tune-merge-") as scratch:
         merged = merge_adapter(adapter_dir, Path(scratch) / "merged", base=base)
         yield merged, (base or resolved.base or resolved).describe(), str(adapter_dir)
+
+
+def _plain_hf_folder(model_spec: str | os.PathLike[str]) -> Path | None:
+    """``model_spec`` itself when it is an HF folder with safetensors weights, else None.
+
+    Such a folder needs no resolving, and skipping the resolver skips importing torch
+    (``whisper_tune.models`` imports it), which is most of a small export's time and memory.
+    """
+    folder = Path(model_spec).expanduser()
+    if not folder.is_dir() or (folder / "adapter_config.json").exists() or (folder / "model.bin").exists():
+        return None
+    has_weights = (folder / "model.safetensors").is_file() or (folder / "model.safetensors.index.json").is_file()
+    return folder.resolve() if has_weights and (folder / "config.json").is_file() else None
 
 
 def _read_config(model_dir: Path) -> dict[str, Any]:
@@ -336,13 +353,12 @@ def _write_ggml(
             values = weights.get(key)
             if values.size != int(np.prod(spec.shape)):
                 raise ExportError(f"{model_dir}: {key} has shape {list(values.shape)}, expected {list(spec.shape)} for {name}")
-            low, high = float(values.min()), float(values.max())  # NaN propagates; no temporaries
-            if not (np.isfinite(low) and np.isfinite(high)):
+            if not _all_finite(values):
                 raise ExportError(
                     f"{model_dir}: {key} holds NaN or infinite values; the training diverged. "
                     "Export an earlier checkpoint or train with a lower learning rate"
                 )
-            if spec.ttype is GgmlType.F16 and max(-low, high) > F16_MAX:
+            if spec.ttype is GgmlType.F16 and values.dtype != np.float16 and max(-values.min(), values.max()) > F16_MAX:
                 raise ExportError(
                     f"{model_dir}: {key} holds values beyond float16's range (|x| > {F16_MAX:g}), which f16 "
                     "would store as infinity; export as f32 or a quantized type"
@@ -351,6 +367,14 @@ def _write_ggml(
             per_type[spec.ttype.label] = per_type.get(spec.ttype.label, 0) + written
             advance()
     return handle.sha256.hexdigest(), writer.bytes_written, per_type, len(plan)
+
+
+def _all_finite(values: np.ndarray) -> bool:
+    """No NaN or infinity. float32: min/max (NaN propagates; fast, no temporary array);
+    float16, whose reductions numpy runs slowly in software: isfinite."""
+    if values.dtype == np.float16:
+        return bool(np.isfinite(values).all())
+    return bool(np.isfinite(values.min()) and np.isfinite(values.max()))
 
 
 class _HashingWriter:

@@ -29,15 +29,29 @@ def byte_decoder() -> dict[str, int]:
     return {chr(char): byte for byte, char in zip(printable, chars)}
 
 
-def token_bytes(token: str) -> bytes:
-    decoder = byte_decoder()
-    try:
-        return bytes(decoder[char] for char in token)
-    except KeyError as exc:
+@functools.cache
+def _translation() -> dict[int, str]:
+    """str.translate table: stand-in character -> the latin-1 character of its byte."""
+    return {ord(char): chr(byte) for char, byte in byte_decoder().items()}
+
+
+def tokens_bytes(tokens: list[str]) -> list[bytes]:
+    """Each token's raw bytes; refuses a character outside GPT-2's byte-level alphabet."""
+    foreign = set("".join(tokens)) - byte_decoder().keys()
+    if foreign:
+        char = min(foreign)
+        token = next(token for token in tokens if char in token)
         raise ExportError(
-            f"vocabulary token {token!r} holds {exc.args[0]!r}, which is not a GPT-2 byte-level "
+            f"vocabulary token {token!r} holds {char!r}, which is not a GPT-2 byte-level "
             "character; whisper.cpp needs Whisper's byte-level BPE vocabulary"
-        ) from None
+        )
+    # translate + latin-1 run in C: 50k tokens in milliseconds instead of a Python loop per byte.
+    table = _translation()
+    return [token.translate(table).encode("latin-1") for token in tokens]
+
+
+def token_bytes(token: str) -> bytes:
+    return tokens_bytes([token])[0]
 
 
 def load_vocab(model_dir: Path) -> list[bytes]:
@@ -51,7 +65,7 @@ def load_vocab(model_dir: Path) -> list[bytes]:
             f"{source}: token ids are not 0..{len(ids) - 1} without gaps (id {gap} is missing or "
             "duplicated); whisper.cpp takes a token's id from its position"
         )
-    return [token_bytes(token) for token, _ in by_id]
+    return tokens_bytes([token for token, _ in by_id])
 
 
 def _vocab_table(model_dir: Path) -> tuple[dict[str, int], Path]:
