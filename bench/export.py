@@ -74,6 +74,14 @@ def reference(model: Path, dtype: str, out_dir: Path, whisper_cpp: Path, openai_
     return Measure(convert.seconds + quantize.seconds, max(convert.peak_mib, quantize.peak_mib))
 
 
+def resolve_in_child(spec: str) -> Path:
+    """Resolve the spec in a child process: importing torch here would inflate every later
+    child's max RSS (a forked child starts with this process's pages)."""
+    code = "import sys; from whisper_tune.models import resolve_model; print(resolve_model(sys.argv[1]).path)"
+    out = subprocess.run([sys.executable, "-c", code, spec], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
 def machine() -> str:
     load = os.getloadavg()[0]
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
@@ -88,10 +96,7 @@ def main() -> int:
     parser.add_argument("--openai-whisper", type=Path, help="openai/whisper checkout (whisper/assets/mel_filters.npz)")
     args = parser.parse_args()
 
-    sys.path.insert(0, str(REPO / "src"))
-    from whisper_tune.models import resolve_model
-
-    model = resolve_model(args.model).path  # both tools read the same HF folder
+    model = resolve_in_child(args.model)  # both tools read the same HF folder
     have_reference = bool(args.whisper_cpp and args.openai_whisper
                           and (args.whisper_cpp / "build" / "bin" / "whisper-quantize").is_file()
                           and (args.openai_whisper / "whisper" / "assets" / "mel_filters.npz").is_file())
