@@ -2,7 +2,8 @@
 
 A model whisper.cpp fails to load does not raise in pywhispercpp: the next call segfaults.
 So every load happens in a subprocess; its exit status and stderr (whisper.cpp's log) come
-back with the transcript.
+back with the transcript. One thread: ggml's workers spin while waiting, so on the shared
+2-core test machine a second thread makes decoding several times slower, not faster.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ audio = load_audio(wav)
 p = pw.whisper_full_default_params(pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY)
 p.greedy = {"best_of": 1}; p.temperature = 0.0; p.temperature_inc = 0.0; p.no_context = True
 p.print_progress = False; p.print_realtime = False; p.print_timestamps = False
-p.n_threads = 2; p.language = "en"; p.max_tokens = 64
+p.n_threads = 1; p.language = "en"; p.max_tokens = 64
 if pw.whisper_full(ctx, p, audio, audio.size) != 0:
     sys.exit(4)
 text = b"".join(pw.whisper_full_get_segment_text(ctx, i) for i in range(pw.whisper_full_n_segments(ctx))).decode("utf-8", "replace")
