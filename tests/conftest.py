@@ -126,3 +126,34 @@ def make_tiny_whisper_folder(
 def tiny_random_dir(tmp_path_factory) -> Path:
     """A random-weight, English-only, tiny-dimension Whisper HF folder (read-only in tests)."""
     return make_tiny_whisper_folder(tmp_path_factory.mktemp("tiny-random") / "model")
+
+
+@pytest.fixture(scope="session")
+def embedded_ggml(tmp_path_factory, embedded_path) -> dict[str, Path]:
+    """embedded:tiny.en exported once to f16 and q8_0 GGML files (read-only in tests)."""
+    from whisper_tune.export.exporter import export_ggml
+
+    out = tmp_path_factory.mktemp("embedded-ggml")
+    return {dtype: export_ggml("embedded:tiny.en", dtype, out / f"ggml-tiny.en-{dtype}.bin").path
+            for dtype in ("f16", "q8_0")}
+
+
+def rewrite_ggml(source: Path, target: Path, edits: dict) -> Path:
+    """Copy a GGML file through the GGML module's reader and writer, changing some tensors.
+
+    ``edits`` maps a tensor name to a function of its float32 values (numpy order) returning
+    the new values; every tensor keeps its type. For damaged-file and decoding tests.
+    """
+    from whisper_tune.formats.ggml import GgmlType, GgmlWriter, read_ggml
+
+    ggml = read_ggml(source)
+    with open(target, "wb") as handle:
+        writer = GgmlWriter(handle)
+        writer.write_header(ggml.hparams, ggml.mel_filters, ggml.vocab)
+        for name in ggml.tensor_order:
+            tensor = ggml.tensors[name]
+            values = tensor.to_float32()
+            if name in edits:
+                values = edits[name](values.copy())
+            writer.write_tensor(name, GgmlType(tensor.ttype), values)
+    return target

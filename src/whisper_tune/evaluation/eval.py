@@ -1,0 +1,218 @@
+"""``evaluate``: WER, CER and repetition loops of a model on a manifest, with HF or whisper.cpp.
+
+Both backends decode the same way (greedy, no fallback, no timestamps, the same token cap)
+and on the same encoder context, including FUTO's short dynamic one (the HF side runs the
+shortened encoder, see :mod:`whisper_tune.models.short_encoder`), so their numbers compare.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from whisper_tune.errors import ConfigError, DataError
+from whisper_tune.evaluation.contexts import contexts_for, parse_audio_ctx
+from whisper_tune.evaluation.loops import detect_loop
+from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, word_errors
+from whisper_tune.transcribe.types import DecodeOptions, Transcript
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("hf", "whispercpp")
+
+
+@dataclass(frozen=True)
+class EvalClip:
+    """One clip to score: 16 kHz mono samples and its reference transcript."""
+
+    id: str
+    audio: np.ndarray
+    text: str
+    language: str | None = None
+
+
+@dataclass
+class EvalRow:
+    id: str
+    reference: str
+    hypothesis: str
+    wer: float
+    cer: float
+    loop: bool
+    loop_reasons: list[str]
+    audio_ctx: int | None
+    duration: float
+    seconds: float
+    words: ErrorCounts = field(repr=False, default_factory=ErrorCounts)
+    chars: ErrorCounts = field(repr=False, default_factory=ErrorCounts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["words"], data["chars"] = self.words.to_dict(), self.chars.to_dict()
+        return data
+
+
+@dataclass
+class EvalReport:
+    model: str
+    backend: str
+    audio_ctx: str
+    rows: list[EvalRow]
+    seconds: float  # wall time of decoding, model loading excluded
+
+    @property
+    def wer(self) -> float:
+        return _total(r.words for r in self.rows).rate
+
+    @property
+    def cer(self) -> float:
+        return _total(r.chars for r in self.rows).rate
+
+    @property
+    def loops(self) -> int:
+        return sum(r.loop for r in self.rows)
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(r.duration for r in self.rows)
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+    def totals(self) -> dict[str, Any]:
+        return {"clips": len(self.rows), "wer": self.wer, "cer": self.cer, "loops": self.loops,
+                "audio_seconds": round(self.audio_seconds, 3), "seconds": round(self.seconds, 3),
+                "real_time_factor": round(self.real_time_factor, 4)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "backend": self.backend, "audio_ctx": self.audio_ctx,
+                "totals": self.totals(), "clips": [r.to_dict() for r in self.rows]}
+
+    def to_markdown(self) -> str:
+        t = self.totals()
+        lines = [
+            f"# Evaluation of {self.model}", "",
+            f"Backend {self.backend}, audio context {self.audio_ctx}: WER {t['wer']:.2%}, CER {t['cer']:.2%}, "
+            f"{t['loops']} loop(s) in {t['clips']} clips; {t['seconds']:.1f} s for {t['audio_seconds']:.1f} s of "
+            f"audio (RTF {t['real_time_factor']:.3f}).", "",
+            "| id | ctx | WER | CER | loop | reference | hypothesis |", "|---|---|---|---|---|---|---|",
+        ]
+        for r in self.rows:
+            lines.append(f"| {_md(r.id)} | {r.audio_ctx or 'full'} | {r.wer:.1%} | {r.cer:.1%} | "
+                         f"{'yes' if r.loop else ''} | {_md(r.reference)} | {_md(r.hypothesis)} |")
+        return "\n".join(lines) + "\n"
+
+    def write(self, report_dir: str | os.PathLike[str], stem: str = "eval") -> tuple[Path, Path]:
+        from whisper_tune.fileio import atomic_write_json, atomic_write_text
+
+        folder = Path(report_dir)
+        json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
+        atomic_write_json(json_path, self.to_dict())
+        atomic_write_text(md_path, self.to_markdown())
+        return json_path, md_path
+
+
+def load_clips(manifest: str | os.PathLike[str], limit: int | None = None) -> list[EvalClip]:
+    """Clips of a manifest (see :mod:`whisper_tune.data.manifest`), audio decoded to 16 kHz mono."""
+    from whisper_tune.audio import load_audio
+    from whisper_tune.data.manifest import read_manifest
+
+    rows = read_manifest(manifest)
+    if not rows:
+        raise DataError(f"{manifest}: the manifest lists no clips")
+    rows = rows[:limit] if limit else rows
+    return [EvalClip(row.id, load_audio(row.audio), row.text, row.language) for row in rows]
+
+
+def evaluate(
+    model_spec: str | os.PathLike[str],
+    manifest: str | os.PathLike[str] | Sequence[EvalClip],
+    backend: str = "hf",
+    audio_ctx: str | int | None = "full",
+    options: DecodeOptions = DecodeOptions(),
+    *,
+    report_dir: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    hf_model: Any = None,
+    hf_processor: Any = None,
+) -> EvalReport:
+    """Decode every clip of ``manifest`` and score it against its transcript.
+
+    ``model_spec`` is any HF model spec for ``backend="hf"`` and a GGML file for
+    ``"whispercpp"``; ``audio_ctx`` is full, futo, futo+N or a number (see
+    :mod:`.contexts`). ``hf_model``/``hf_processor`` reuse an already loaded model. Writes
+    ``eval.json`` and ``eval.md`` to ``report_dir`` when given.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    label = parse_audio_ctx(audio_ctx)
+    clips = list(manifest) if not isinstance(manifest, (str, os.PathLike)) else load_clips(manifest)
+    arrays = [c.audio for c in clips]
+    contexts = contexts_for(arrays, label)
+    started = time.perf_counter()
+    if backend == "whispercpp":
+        transcripts = decode_whispercpp(model_spec, arrays, contexts, options, timeout=timeout,
+                                        sources=[c.id for c in clips])
+    else:
+        model, processor = hf_model, hf_processor
+        if model is None or processor is None:
+            from whisper_tune.models import load_model, load_processor
+
+            model, processor = load_model(model_spec), load_processor(model_spec)
+            started = time.perf_counter()
+        transcripts = decode_hf(model, processor, arrays, contexts, options, sources=[c.id for c in clips])
+    seconds = time.perf_counter() - started
+    report = EvalReport(str(model_spec), backend, label, score(clips, transcripts), seconds)
+    if report_dir is not None:
+        report.write(report_dir)
+    return report
+
+
+def decode_hf(model: Any, processor: Any, clips: Sequence[np.ndarray], contexts: Sequence[int | None],
+              options: DecodeOptions, sources: Sequence[str] | None = None) -> list[Transcript]:
+    """HF decoding with whisper.cpp's token cap, so loops compare token for token."""
+    from whisper_tune.transcribe.hf import transcribe_clip_contexts
+    from whisper_tune.whispercpp import aligned_options
+
+    aligned = aligned_options(options, int(model.config.max_target_positions))
+    return transcribe_clip_contexts(model, processor, clips, contexts, aligned, sources=sources)
+
+
+def decode_whispercpp(model_path: str | os.PathLike[str], clips: Sequence[np.ndarray], contexts: Sequence[int | None],
+                      options: DecodeOptions, *, timeout: float | None = None, sources: Sequence[str] | None = None,
+                      suppress_tokens: Sequence[int] | None = None) -> list[Transcript]:
+    from whisper_tune.whispercpp import transcribe_ggml
+
+    return transcribe_ggml(model_path, clips, replace(options), contexts, timeout, sources,
+                           suppress_tokens=suppress_tokens)
+
+
+def score(clips: Sequence[EvalClip], transcripts: Sequence[Transcript]) -> list[EvalRow]:
+    """One scored row per clip (normalized WER and CER, loop flag)."""
+    rows = []
+    for clip, result in zip(clips, transcripts, strict=True):
+        words = word_errors(clip.text, result.text, clip.language)
+        chars = char_errors(clip.text, result.text, clip.language)
+        loop = detect_loop(result.text, result.tokens, result.hit_token_cap)
+        rows.append(EvalRow(clip.id, clip.text, result.text, words.rate, chars.rate, loop.is_loop,
+                            list(loop.reasons), result.audio_ctx, result.duration, result.seconds, words, chars))
+    return rows
+
+
+def _total(counts) -> ErrorCounts:
+    total = ErrorCounts()
+    for item in counts:
+        total = total + item
+    return total
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,317 @@
+"""Running whisper.cpp (pywhispercpp 1.5.1 = whisper.cpp 1.8.5) on GGML files, safely.
+
+Every load and decode happens in a child process (:mod:`.worker`) with a time limit: a
+crash (segfault after a failed load), an abort (GGML_ASSERT on an unknown ftype), a hang or
+a failed load becomes a :class:`WhisperCppRunError` carrying whisper.cpp's own log, never a
+crash of the caller. One child loads the model once and decodes all clips.
+
+Decoding matches our HF decoder (:mod:`whisper_tune.transcribe.hf`) so that identical
+weights give identical tokens: greedy (best_of 1) or beam search, temperature 0 without
+fallback, no timestamps, no context, one segment, the same language and task, the same
+token cap, blank suppression at the first step, and the reference model's suppress list
+(see :mod:`.suppress`). whisper.cpp's "no speech" and entropy checks are disabled because
+the HF side has no equivalent (they only decide about fallback, which is off).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from whisper_tune.audio import SAMPLE_RATE
+from whisper_tune.errors import WhisperCppError
+from whisper_tune.transcribe.types import DecodeOptions, Transcript
+
+log = logging.getLogger(__name__)
+
+FULL_AUDIO_CTX = 1500
+#: whisper.cpp decodes at most n_text_ctx/2 - 4 steps per segment (220 for Whisper's 448).
+STEP_LIMIT_MARGIN = 4
+#: Seconds allowed for starting the child and loading the model, and per clip decoded.
+LOAD_SECONDS = 60.0
+SECONDS_PER_CLIP = 30.0
+LOG_TAIL_LINES = 40
+
+
+class WhisperCppRunError(WhisperCppError):
+    """whisper.cpp crashed, aborted, hung or failed to load; ``log`` is its log tail."""
+
+    def __init__(self, message: str, *, reason: str, log: str = "", clip_index: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason  # "load_failed" | "crashed" | "timeout" | "decode_failed"
+        self.log = log
+        self.clip_index = clip_index
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Outcome of :func:`probe_load`: did whisper.cpp load the file, and what did it say."""
+
+    path: Path
+    ok: bool
+    reason: str = ""  # empty when ok; else a sentence
+    seconds: float = 0.0
+    log: str = ""
+    model: dict[str, Any] = field(default_factory=dict)  # n_vocab, ftype, type... as whisper.cpp sees them
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "ok": self.ok, "reason": self.reason,
+                "seconds": round(self.seconds, 3), "model": self.model, "log_tail": self.log}
+
+
+def default_threads() -> int:
+    """Threads for whisper.cpp: the cores that are idle now, at least 1, at most 8.
+
+    ggml's worker threads spin while they wait, so asking for more threads than free cores
+    makes decoding much slower, not faster (measured on 2 busy cores: jfk.wav took 3 s with
+    1 thread and 25 s with 2).
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
+    free = cpus if load < 1.0 else round(cpus - load)
+    return int(max(1, min(free, cpus, 8)))
+
+
+def token_cap(options: DecodeOptions, n_text_ctx: int = 448) -> int:
+    """The number of text tokens both backends stop at for ``options``.
+
+    whisper.cpp stops a segment after n_text_ctx/2 - 4 steps whatever max_tokens says; the
+    HF side must use the same cap for loops to compare token for token.
+    """
+    return max(2, min(int(options.max_tokens), n_text_ctx // 2 - STEP_LIMIT_MARGIN))
+
+
+def aligned_options(options: DecodeOptions, n_text_ctx: int = 448) -> DecodeOptions:
+    """``options`` with the token cap whisper.cpp can honour (give these to the HF side too)."""
+    return replace(options, max_tokens=token_cap(options, n_text_ctx))
+
+
+def probe_load(model_path: str | os.PathLike[str], timeout: float = LOAD_SECONDS) -> LoadResult:
+    """Load ``model_path`` in whisper.cpp in a child process and report whether it worked.
+
+    Never raises for a bad model file (that is the answer); raises WhisperCppError only
+    when the path is not a file.
+    """
+    path = _existing_model(model_path)
+    started = time.perf_counter()
+    try:
+        records, log_text = _run_worker(path, "probe", [], {}, timeout)
+    except WhisperCppRunError as exc:
+        return LoadResult(path, False, str(exc), time.perf_counter() - started, exc.log)
+    loaded = next(r for r in records if r["event"] == "loaded")
+    facts = {k: v for k, v in loaded.items() if k not in ("event", "seconds")}
+    return LoadResult(path, True, "", float(loaded["seconds"]), log_text, facts)
+
+
+def transcribe_ggml(
+    model_path: str | os.PathLike[str],
+    clips: Sequence[np.ndarray],
+    options: DecodeOptions = DecodeOptions(),
+    contexts: Sequence[int | None] | None = None,
+    timeout: float | None = None,
+    sources: Sequence[str] | None = None,
+    *,
+    suppress_tokens: Iterable[int] | None = None,
+    n_threads: int | None = None,
+) -> list[Transcript]:
+    """Decode 16 kHz mono float32 ``clips`` with the GGML file in one whisper.cpp process.
+
+    ``contexts`` gives each clip its own audio_ctx (None = full 30 s); without it every clip
+    uses ``options.audio_ctx``. ``suppress_tokens`` is the reference model's suppress list
+    (generation_config.suppress_tokens); without it whisper.cpp's own non-speech list is
+    used. ``timeout`` bounds the whole run (default: 60 s + 30 s per clip). Raises
+    :class:`WhisperCppRunError` on a crash, abort, hang or failed load.
+    """
+    from whisper_tune.formats.ggml import read_ggml
+
+    path = _existing_model(model_path)
+    contexts = list(contexts) if contexts is not None else [options.audio_ctx] * len(clips)
+    if len(contexts) != len(clips):
+        raise WhisperCppError(f"{len(contexts)} audio contexts given for {len(clips)} clips; give one per clip")
+    if sources is not None and len(sources) != len(clips):
+        raise WhisperCppError(f"{len(sources)} source names given for {len(clips)} clips; give one per clip")
+    if not clips:
+        return []
+    ggml = read_ggml(path)  # a clean FormatError for a file that is not GGML at all
+    cap = token_cap(options, ggml.hparams.n_text_ctx)
+    plan = _suppress_plan(ggml.vocab, suppress_tokens)
+    request = {
+        "n_threads": n_threads or default_threads(),
+        "language": options.language,
+        "task": options.task,
+        "beam_size": options.beam_size,
+        # whisper.cpp ends a segment at step index >= max_tokens, i.e. after max_tokens + 1 tokens.
+        "max_tokens": cap - 1,
+        "contexts": [_cpp_audio_ctx(c, ggml.hparams.n_audio_ctx) for c in contexts],
+        "suppress_nst": plan["suppress_nst"],
+        "suppress_regex": plan["regex"],
+    }
+    limit = timeout if timeout is not None else LOAD_SECONDS + SECONDS_PER_CLIP * len(clips)
+    records, _ = _run_worker(path, "decode", clips, request, limit)
+    eot = next(r for r in records if r["event"] == "loaded")["eot"]
+    results = {r["index"]: r for r in records if r["event"] == "clip"}
+    return [
+        _transcript(results[i], clips[i], contexts[i], eot, sources[i] if sources else str(i))
+        for i in range(len(clips))
+    ]
+
+
+def transcribe_ggml_files(
+    model_path: str | os.PathLike[str],
+    audio_paths: Sequence[str | os.PathLike[str]],
+    options: DecodeOptions = DecodeOptions(),
+    **kwargs: Any,
+) -> list[Transcript]:
+    """Load audio files (any format :func:`load_audio` reads) and decode them with whisper.cpp."""
+    from whisper_tune.audio import load_audio
+
+    _existing_model(model_path)  # before decoding any audio
+    clips = [load_audio(p) for p in audio_paths]
+    return transcribe_ggml(model_path, clips, options, sources=[str(p) for p in audio_paths], **kwargs)
+
+
+# --- internals ---------------------------------------------------------------------------
+
+
+def _existing_model(model_path: str | os.PathLike[str]) -> Path:
+    # pywhispercpp takes a path that does not exist for a model *name* and downloads it.
+    path = Path(model_path).expanduser()
+    if not path.is_file():
+        raise WhisperCppError(f"{path}: no such GGML model file; give the path of a .bin file")
+    return path.resolve()
+
+
+def _suppress_plan(vocab: Sequence[bytes], suppress_tokens: Iterable[int] | None) -> dict[str, Any]:
+    if suppress_tokens is None:
+        return {"suppress_nst": True, "regex": None}
+    from whisper_tune.whispercpp.suppress import plan_suppression
+
+    plan = plan_suppression(vocab, suppress_tokens)
+    return {"suppress_nst": plan.suppress_nst, "regex": plan.regex}
+
+
+def _cpp_audio_ctx(audio_ctx: int | None, n_audio_ctx: int) -> int:
+    """whisper.cpp's audio_ctx: 0 means the full context."""
+    if audio_ctx is None or int(audio_ctx) >= n_audio_ctx:
+        return 0
+    return max(1, int(audio_ctx))
+
+
+def _transcript(record: dict[str, Any], clip: np.ndarray, audio_ctx: int | None, eot: int, source: str) -> Transcript:
+    raw = [int(t) for t in record["tokens"]]
+    return Transcript(
+        text=record["text"].strip(),
+        tokens=[t for t in raw if t < eot],
+        duration=len(clip) / SAMPLE_RATE,
+        seconds=float(record["seconds"]),
+        audio_ctx=audio_ctx,
+        source=source,
+        hit_token_cap=eot not in raw,  # stopped by the cap (or the step limit), not by end-of-text
+    )
+
+
+def _run_worker(
+    path: Path, mode: str, clips: Sequence[np.ndarray], request: dict[str, Any], timeout: float
+) -> tuple[list[dict[str, Any]], str]:
+    """Run the worker; return its result records and log, or raise WhisperCppRunError."""
+    with tempfile.TemporaryDirectory(prefix="whisper-tune-cpp-") as tmp:
+        job = Path(tmp)
+        (job / "request.json").write_text(json.dumps({**request, "model": str(path), "mode": mode}), encoding="utf-8")
+        if clips:
+            np.savez(job / "clips.npz", **{f"clip_{i}": np.asarray(c, dtype=np.float32) for i, c in enumerate(clips)})
+        returncode, timed_out = _spawn(job, timeout)
+        log_text = _tail((job / "log.txt").read_text(encoding="utf-8", errors="replace"))
+        records = _records(job / "results.jsonl")
+    failure = _failure(path, mode, returncode, timed_out, timeout, records, len(clips))
+    if failure is not None:
+        reason, message, clip_index = failure
+        raise WhisperCppRunError(_with_log(message, log_text), reason=reason, log=log_text, clip_index=clip_index)
+    return records, log_text
+
+
+def _spawn(job: Path, timeout: float) -> tuple[int, bool]:
+    src = str(Path(__file__).resolve().parents[2])  # so the child imports this same package
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
+           # ggml answers an abort by attaching gdb for a backtrace: slow, and noise in the log.
+           "GGML_NO_BACKTRACE": "1"}
+    with open(job / "log.txt", "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "whisper_tune.whispercpp.worker", str(job)],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env, start_new_session=True,
+        )
+        try:
+            return process.wait(timeout=timeout), False
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            return process.wait(), True
+        except BaseException:  # Ctrl-C: do not leave whisper.cpp running
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+
+
+def _records(results: Path) -> list[dict[str, Any]]:
+    if not results.exists():
+        return []
+    records = []
+    for line in results.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line cut by a crash
+    return records
+
+
+def _failure(
+    path: Path, mode: str, returncode: int, timed_out: bool, timeout: float,
+    records: list[dict[str, Any]], n_clips: int,
+) -> tuple[str, str, int | None] | None:
+    loaded = any(r["event"] == "loaded" for r in records)
+    started = [r["index"] for r in records if r["event"] == "start"]
+    done = {r["index"] for r in records if r["event"] == "clip"}
+    clip = started[-1] if started and started[-1] not in done else None
+    where = f"while decoding clip {clip + 1} of {n_clips}" if clip is not None else (
+        "while loading the model" if not loaded else "after decoding")
+    if timed_out:
+        return "timeout", f"{path}: whisper.cpp did not finish within {timeout:.0f} s {where} (killed)", clip
+    if any(r["event"] == "load_failed" for r in records):
+        return "load_failed", f"{path}: whisper.cpp failed to load the model", None
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        kind = "aborted" if name == "SIGABRT" else "crashed"
+        return "crashed", f"{path}: whisper.cpp {kind} ({name}) {where}", clip
+    if returncode != 0:
+        return "decode_failed", f"{path}: the whisper.cpp worker exited with status {returncode} {where}", clip
+    if not loaded or (mode == "decode" and len(done) != n_clips):
+        return "decode_failed", f"{path}: whisper.cpp returned results for {len(done)} of {n_clips} clips", clip
+    return None
+
+
+def _tail(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _with_log(message: str, log_text: str) -> str:
+    """The message plus the log lines that say what went wrong (or the last few)."""
+    lines = [line.strip() for line in log_text.splitlines()]
+    asserts = [line for line in lines if "GGML_ASSERT" in line or "GGML_ABORT" in line]
+    keys = ("error", "failed", "invalid", "wrong", "unknown", "mismatch", "traceback")
+    errors = [line for line in lines if any(k in line.lower() for k in keys)]
+    relevant = list(dict.fromkeys(asserts + errors))[:4] or lines[-3:]
+    return message + ("; whisper.cpp said: " + " | ".join(relevant) if relevant else "")

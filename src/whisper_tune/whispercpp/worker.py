@@ -1,0 +1,146 @@
+"""Child process that loads a GGML file in whisper.cpp (pywhispercpp) and decodes clips.
+
+Run as ``python -m whisper_tune.whispercpp.worker JOB_DIR`` by :mod:`.runner` only. A bad
+model file can crash this process (whisper.cpp aborts on an unknown ftype, and a failed load
+does not raise: the next call segfaults), which is why it runs apart from the caller.
+
+Protocol (all files in JOB_DIR):
+
+- ``request.json``: ``model`` (absolute path), ``mode`` ("probe" or "decode"), ``n_threads``,
+  ``language``, ``task``, ``beam_size``, ``max_tokens`` (whisper.cpp's own value),
+  ``contexts`` (audio_ctx per clip, 0 = full), ``suppress_nst``, ``suppress_regex``;
+- ``clips.npz``: float32 16 kHz mono arrays ``clip_0`` ... (decode mode);
+- ``log.txt``: the process's stderr, where whisper.cpp writes its log (set up by the parent);
+- ``results.jsonl`` (written here): one JSON object per line, flushed as soon as known: first
+  ``{"event": "loaded", ...}`` with the model's dimensions, then one ``{"event": "clip", ...}``
+  per clip; the parent uses the last line to say where a crash happened.
+
+This module imports only numpy and pywhispercpp so that it starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+EXIT_LOAD_FAILED = 3
+EXIT_DECODE_FAILED = 4
+EXIT_BAD_REQUEST = 5
+
+#: Lines whisper.cpp logs when whisper_init_* returns NULL (the binding does not tell us).
+LOAD_FAILURE_MARKERS = ("failed to load model", "failed to open", "invalid model data", "bad magic",
+                        "failed to initialize whisper context")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m whisper_tune.whispercpp.worker JOB_DIR", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    job = Path(argv[0])
+    request = json.loads((job / "request.json").read_text(encoding="utf-8"))
+    import _pywhispercpp as pw
+
+    with open(job / "results.jsonl", "w", encoding="utf-8") as out:
+        started = time.perf_counter()
+        ctx = pw.whisper_init_from_file_with_params(request["model"], pw.whisper_context_default_params())
+        if _load_failed(job / "log.txt"):
+            _emit(out, {"event": "load_failed"})
+            return EXIT_LOAD_FAILED
+        _emit(out, {"event": "loaded", "seconds": time.perf_counter() - started, **_model_facts(pw, ctx)})
+        if request["mode"] == "probe":
+            return 0
+        import numpy as np
+
+        with np.load(job / "clips.npz") as archive:
+            clips = [np.ascontiguousarray(archive[f"clip_{i}"], dtype=np.float32)
+                     for i in range(len(request["contexts"]))]
+        for index, (clip, audio_ctx) in enumerate(zip(clips, request["contexts"], strict=True)):
+            _emit(out, {"event": "start", "index": index})
+            record = _decode(pw, ctx, clip, audio_ctx, request)
+            if record is None:
+                return EXIT_DECODE_FAILED
+            _emit(out, {"event": "clip", "index": index, **record})
+    return 0
+
+
+def _load_failed(log_file: Path) -> bool:
+    sys.stderr.flush()
+    text = log_file.read_text(encoding="utf-8", errors="replace").lower() if log_file.exists() else ""
+    return any(marker in text for marker in LOAD_FAILURE_MARKERS)
+
+
+def _model_facts(pw: Any, ctx: Any) -> dict[str, Any]:
+    return {
+        "n_vocab": pw.whisper_model_n_vocab(ctx),
+        "n_text_ctx": pw.whisper_model_n_text_ctx(ctx),
+        "n_audio_ctx": pw.whisper_model_n_audio_ctx(ctx),
+        "ftype": pw.whisper_model_ftype(ctx),
+        "type": pw.whisper_model_type_readable(ctx),
+        "multilingual": bool(pw.whisper_is_multilingual(ctx)),
+        "eot": pw.whisper_token_eot(ctx),
+    }
+
+
+def _params(pw: Any, ctx: Any, audio_ctx: int, request: dict[str, Any]) -> Any:
+    """whisper_full_params matching our HF decoder (see runner.py for the why of each)."""
+    beam = int(request["beam_size"]) > 1
+    strategy = (pw.whisper_sampling_strategy.WHISPER_SAMPLING_BEAM_SEARCH if beam
+                else pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY)
+    params = pw.whisper_full_default_params(strategy)
+    if beam:
+        params.beam_search = {"beam_size": int(request["beam_size"]), "patience": -1.0}
+    else:
+        params.greedy = {"best_of": 1}
+    params.n_threads = int(request["n_threads"])
+    params.temperature = 0.0
+    params.temperature_inc = 0.0  # no fallback: one pass, like the HF side
+    params.no_timestamps = True
+    params.no_context = True
+    params.single_segment = True
+    params.max_tokens = int(request["max_tokens"])
+    params.audio_ctx = int(audio_ctx)
+    params.print_progress = False
+    params.print_realtime = False
+    params.print_timestamps = False
+    params.print_special = False
+    params.suppress_blank = True
+    params.suppress_nst = bool(request["suppress_nst"])
+    if request.get("suppress_regex"):
+        params.suppress_regex = request["suppress_regex"]
+    # The HF decoder always returns what it decoded; these would make whisper.cpp drop a
+    # "no speech" result or mark a decoder failed, which only matters with fallback.
+    params.no_speech_thold = 1.0
+    params.logprob_thold = -1e9
+    params.entropy_thold = 0.0
+    language = request.get("language")
+    params.language = language or ("auto" if pw.whisper_is_multilingual(ctx) else "en")
+    params.translate = request.get("task") == "translate"
+    return params
+
+
+def _decode(pw: Any, ctx: Any, clip: Any, audio_ctx: int, request: dict[str, Any]) -> dict[str, Any] | None:
+    params = _params(pw, ctx, audio_ctx, request)
+    started = time.perf_counter()
+    status = pw.whisper_full(ctx, params, clip, clip.size)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        print(f"whisper_full returned {status}", file=sys.stderr)
+        return None
+    tokens: list[int] = []
+    text = b""
+    for segment in range(pw.whisper_full_n_segments(ctx)):
+        text += pw.whisper_full_get_segment_text(ctx, segment)
+        tokens += [pw.whisper_full_get_token_id(ctx, segment, i) for i in range(pw.whisper_full_n_tokens(ctx, segment))]
+    return {"tokens": tokens, "text": text.decode("utf-8", errors="replace"), "seconds": seconds}
+
+
+def _emit(out: TextIO, record: dict[str, Any]) -> None:
+    out.write(json.dumps(record) + "\n")
+    out.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
