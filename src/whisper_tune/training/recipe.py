@@ -219,18 +219,19 @@ class FineTuneObjective:
                                                contexts, options, batch_size=self.config.eval_batch_size)
         references = [row.text for row in self.validation_rows]
         hypotheses = [t.text for t in transcripts]
-        wer, cer = error_rates(references, hypotheses)
+        wer, cer = error_rates(references, hypotheses, self.config.language)
         return {f"wer{suffix}": round(wer, 6), f"cer{suffix}": round(cer, 6)}
 
 
-def error_rates(references: list[str], hypotheses: list[str]) -> tuple[float, float]:
-    """Corpus WER and CER after Whisper's English normalisation (whisper_tune.evaluation)."""
-    from whisper_tune.evaluation.metrics import cer, wer
-    from whisper_tune.evaluation.normalize import normalize
+def error_rates(references: list[str], hypotheses: list[str], language: str | None) -> tuple[float, float]:
+    """Corpus WER and CER (total edits / total reference units) after Whisper's normalisation."""
+    from whisper_tune.evaluation.metrics import char_errors, corpus_rate, word_errors
 
-    refs = [normalize(text) for text in references]
-    hyps = [normalize(text) for text in hypotheses]
-    return wer(refs, hyps), cer(refs, hyps)
+    language = language or "en"  # English-only models train without a language key
+    pairs = list(zip(references, hypotheses, strict=True))
+    wer = corpus_rate(word_errors(ref, hyp, language) for ref, hyp in pairs)
+    cer = corpus_rate(char_errors(ref, hyp, language) for ref, hyp in pairs)
+    return wer, cer
 
 
 def train(config: TrainConfig, accelerator: Any = None) -> TrainResult:
