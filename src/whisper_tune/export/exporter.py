@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+from safetensors import safe_open
 
 from whisper_tune.errors import ExportError
 from whisper_tune.export.mel import mel_filters
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 SIDECAR_SUFFIX = ".json"
 F16_MAX = float(np.finfo(np.float16).max)
+#: Values read, checked and encoded per step of a large tensor.
+_BLOCK_VALUES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -232,15 +235,18 @@ def _output_path(
 
 
 class _Weights:
-    """Read-only access to a HF folder's weights, one tensor at a time (mmap-backed)."""
+    """Read-only access to a HF folder's safetensors weights, one tensor at a time."""
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = model_dir
         self._where: dict[str, Path] = {}
-        self._handles: dict[Path, Any] = {}
         for file in self._weight_files():
-            for key in self._open(file).keys():
-                self._where[key] = file
+            try:
+                with safe_open(str(file), framework="np") as handle:
+                    keys = list(handle.keys())
+            except Exception as exc:  # safetensors raises its own error types
+                raise ExportError(f"{file}: not a readable safetensors file ({exc})") from exc
+            self._where.update(dict.fromkeys(keys, file))
 
     def _weight_files(self) -> list[Path]:
         single = self.model_dir / "model.safetensors"
@@ -248,40 +254,39 @@ class _Weights:
             return [single]
         index = self.model_dir / "model.safetensors.index.json"
         if index.is_file():
-            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ExportError(f"{index}: not a readable safetensors index ({exc})") from exc
             return sorted({self.model_dir / shard for shard in weight_map.values()})
         raise ExportError(
             f"{self.model_dir}: no model.safetensors (or sharded index); export reads safetensors only. "
             "Re-save the model with save_pretrained(..., safe_serialization=True)"
         )
 
-    def _open(self, file: Path) -> Any:
-        from safetensors import safe_open
-
-        if file not in self._handles:
-            try:
-                self._handles[file] = safe_open(str(file), framework="np")
-            except Exception as exc:  # safetensors raises its own error types
-                raise ExportError(f"{file}: not a readable safetensors file ({exc})") from exc
-        return self._handles[file]
-
     def keys(self) -> list[str]:
         return list(self._where)
 
-    def get(self, key: str) -> np.ndarray:
-        """The tensor as stored (float16 or float32); bfloat16, which numpy lacks, as float32.
+    def shape(self, key: str) -> tuple[int, ...]:
+        with safe_open(str(self._where[key]), framework="np") as handle:
+            return tuple(handle.get_slice(key).get_shape())
 
-        Not widened to float32 here: the writer converts, chunk by chunk where it quantizes,
-        so a large fp16 embedding never exists as a float32 copy when it need not.
+    def get(self, key: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """Rows ``start:stop`` of a tensor (all of it by default), as stored: float16 or
+        float32 (bfloat16, which numpy lacks, as float32).
+
+        Not widened to float32 here: the writer converts, chunk by chunk where it quantizes.
         """
         file = self._where[key]
+        rows = slice(start, stop)
         try:
-            value = self._open(file).get_tensor(key)
+            # A fresh mapping per read, closed right after: the pages of one long-lived
+            # mapping stay resident, and the process would grow to the size of the model.
+            with safe_open(str(file), framework="np") as handle:
+                value = handle.get_slice(key)[rows]
         except TypeError:
-            from safetensors import safe_open
-
             with safe_open(str(file), framework="pt") as handle:
-                value = handle.get_tensor(key).float().numpy()
+                value = handle.get_slice(key)[rows].float().numpy()
         if value.dtype not in (np.float16, np.float32):
             raise ExportError(f"{file}: tensor {key} is {value.dtype}; expected floating-point weights")
         return value
@@ -350,23 +355,34 @@ def _write_ggml(
         writer = GgmlWriter(handle)  # type: ignore[arg-type]
         writer.write_header(hp, mel_filters(hp.n_mels), vocab)
         for name, key, spec in plan:
-            values = weights.get(key)
-            if values.size != int(np.prod(spec.shape)):
-                raise ExportError(f"{model_dir}: {key} has shape {list(values.shape)}, expected {list(spec.shape)} for {name}")
-            if not _all_finite(values):
-                raise ExportError(
-                    f"{model_dir}: {key} holds NaN or infinite values; the training diverged. "
-                    "Export an earlier checkpoint or train with a lower learning rate"
-                )
-            if spec.ttype is GgmlType.F16 and values.dtype != np.float16 and max(-values.min(), values.max()) > F16_MAX:
-                raise ExportError(
-                    f"{model_dir}: {key} holds values beyond float16's range (|x| > {F16_MAX:g}), which f16 "
-                    "would store as infinity; export as f32 or a quantized type"
-                )
-            written = writer.write_tensor(name, spec.ttype, values.reshape(spec.shape))
+            parts = _checked_row_blocks(weights, key, name, spec)
+            written = writer.write_tensor_rows(name, spec.ttype, spec.shape, parts)
             per_type[spec.ttype.label] = per_type.get(spec.ttype.label, 0) + written
             advance()
     return handle.sha256.hexdigest(), writer.bytes_written, per_type, len(plan)
+
+
+def _checked_row_blocks(weights: _Weights, key: str, name: str, spec: TensorSpec) -> Iterator[np.ndarray]:
+    """The tensor in blocks of whole rows (about 4M values each), reshaped to ``spec`` and
+    checked: memory stays near one block even for a large token embedding."""
+    stored = weights.shape(key)
+    if int(np.prod(stored)) != int(np.prod(spec.shape)) or stored[0] != spec.shape[0]:
+        raise ExportError(f"{weights.model_dir}: {key} has shape {list(stored)}, expected {list(spec.shape)} for {name}")
+    row_shape = spec.shape[1:]
+    step = max(1, _BLOCK_VALUES // max(1, int(np.prod(row_shape))))
+    for start in range(0, spec.shape[0], step):
+        values = weights.get(key, start, min(start + step, spec.shape[0])).reshape((-1, *row_shape))
+        if not _all_finite(values):
+            raise ExportError(
+                f"{weights.model_dir}: {key} holds NaN or infinite values; the training diverged. "
+                "Export an earlier checkpoint or train with a lower learning rate"
+            )
+        if spec.ttype is GgmlType.F16 and values.dtype != np.float16 and max(-values.min(), values.max()) > F16_MAX:
+            raise ExportError(
+                f"{weights.model_dir}: {key} holds values beyond float16's range (|x| > {F16_MAX:g}), which f16 "
+                "would store as infinity; export as f32 or a quantized type"
+            )
+        yield values
 
 
 def _all_finite(values: np.ndarray) -> bool:

@@ -268,16 +268,26 @@ class GgmlWriter:
 
     def write_tensor(self, name: str, ttype: GgmlType, values: np.ndarray) -> int:
         """Encode ``values`` (numpy order) as ``ttype`` and append it; returns the data size."""
-        data = encode_tensor(values, ttype)
-        shape = tuple(values.shape)
-        if data.size != tensor_nbytes(ttype, shape):  # a bug guard: encode_tensor and sizes agree
-            raise FormatError(f"tensor {name}: {data.size} bytes encoded, expected {tensor_nbytes(ttype, shape)}")
+        return self.write_tensor_rows(name, ttype, tuple(values.shape), [values])
+
+    def write_tensor_rows(self, name: str, ttype: GgmlType, shape: tuple[int, ...], parts: Iterable[np.ndarray]) -> int:
+        """Append a tensor of numpy ``shape`` given as consecutive blocks of whole rows.
+
+        Lets a caller stream a large tensor (a token embedding) without holding all of it;
+        every type here encodes rows independently. Returns the data size.
+        """
         encoded_name = name.encode("utf-8")
         header = _TENSOR_HEADER.pack(len(shape), len(encoded_name), int(ttype))
-        dims = struct.pack(f"<{len(shape)}i", *reversed(shape))
-        self._write(header + dims + encoded_name)
-        self._write(memoryview(data))
-        return int(data.size)
+        self._write(header + struct.pack(f"<{len(shape)}i", *reversed(shape)) + encoded_name)
+        written = 0
+        for part in parts:
+            data = encode_tensor(part, ttype)
+            self._write(memoryview(data))
+            written += int(data.size)
+        if written != tensor_nbytes(ttype, shape):
+            raise FormatError(f"tensor {name}: {written} bytes of data written, expected {tensor_nbytes(ttype, shape)} "
+                              f"for {ttype.label} {list(shape)}; the file is invalid")
+        return written
 
     def _write(self, data: bytes | memoryview) -> None:
         self._handle.write(data)
