@@ -144,6 +144,26 @@ def test_whisper_cpp_dir_and_futo_names(tmp_path, embedded_path):
     assert futo.path == tmp_path / "tiny_en_q8_0.bin" and futo.path.is_file()
 
 
+def test_n_text_ctx_comes_from_max_target_positions_not_max_length(tiny_random_dir, tmp_path):
+    """A fine-tune's max_length=225 made whisper.cpp's converter write a wrong n_text_ctx."""
+    model = _edited_copy(tiny_random_dir, tmp_path / "model", {"max_length": 225})
+    result = export_ggml(model, "f16", tmp_path / "m.bin")
+    assert result.hparams.n_text_ctx == 448
+    assert read_ggml(result.path).tensors["decoder.positional_embedding"].shape == (448, 64)
+
+
+def test_bfloat16_weights_export(tiny_random_dir, tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+
+    model = _edited_copy(tiny_random_dir, tmp_path / "model")
+    tensors = {k: v.to(torch.bfloat16) for k, v in load_file(str(model / "model.safetensors")).items()}
+    save_file(tensors, str(model / "model.safetensors"), metadata={"format": "pt"})
+    result = export_ggml(model, "f32", tmp_path / "m.bin")
+    stored = read_ggml(result.path).tensors["encoder.blocks.0.mlp.0.weight"].to_float32()
+    assert np.array_equal(stored, tensors["model.encoder.layers.0.fc1.weight"].float().numpy())
+
+
 # --- refusals, each with a real model folder on disk -------------------------------------
 
 
