@@ -442,6 +442,7 @@ def recorded_espeak(readme: Path, executable: str) -> str:
 def generate(out: Path, executable: str) -> list[Clip]:
     from whisper_tune.fileio import atomic_directory, atomic_write_text
 
+    espeak = espeak_version_line(executable)  # a clear error first if espeak-ng is missing
     clips = plan_clips()
     check_plan(clips)
     check_voices(TRAIN_VOICES + HELDOUT_VOICES, executable)
@@ -449,13 +450,13 @@ def generate(out: Path, executable: str) -> list[Clip]:
         durations = synthesize_all(clips, staging, executable, previous=out if out.is_dir() else None)
         atomic_write_text(staging / "terms.txt", "".join(f"{t.written}\n" for t in TERMS))
         write_clip_table(clips, staging / "clips.csv")
-        atomic_write_text(staging / "README.md", readme_text(clips, staging, espeak_version_line(executable), None))
+        atomic_write_text(staging / "README.md", readme_text(clips, staging, espeak, None))
     log.info("%d clips, %.1f-%.1f s, %.0f s in all", len(clips), min(durations), max(durations), sum(durations))
     return clips
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"dataset folder (default {DEFAULT_OUT})")
     parser.add_argument("--espeak", default="espeak-ng", help="espeak-ng executable (default: espeak-ng on PATH)")
