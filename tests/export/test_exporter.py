@@ -24,10 +24,12 @@ MAX_WER = {"f16": 0.0, "q8_0": 0.0, "q5_1": 0.1, "q5_0": 0.1, "q4_1": 0.1, "q4_0
 
 
 @pytest.fixture(scope="session")
-def tiny_en_exports(tmp_path_factory, embedded_path):
-    """embedded:tiny.en exported to every dtype (about 5 s in all)."""
+def tiny_en_exports(tmp_path_factory, embedded_ggml) -> dict[str, Path]:
+    """embedded:tiny.en exported to every dtype (f16/q8_0 shared with the suite's fixture)."""
     out = tmp_path_factory.mktemp("tiny-en-ggml")
-    return {dtype: export_ggml("embedded:tiny.en", dtype, out / f"tiny.en-{dtype}.bin") for dtype in DTYPES}
+    others = {dtype: export_ggml("embedded:tiny.en", dtype, out / f"tiny.en-{dtype}.bin").path
+              for dtype in DTYPES if dtype not in embedded_ggml}
+    return {**embedded_ggml, **others}
 
 
 def _normalize(text: str) -> list[str]:
@@ -53,18 +55,17 @@ def _tensor_table(path: Path) -> dict[str, str]:
 def test_identical_to_whisper_cpp_converter_and_quantizer(tiny_en_exports, dtype):
     """f16 = convert-h5-to-ggml.py, q* = whisper-quantize of that file (digests from v1.8.5)."""
     expected = REFERENCE["tiny_en"][dtype]
-    result = tiny_en_exports[dtype]
-    assert _tensor_table(result.path) == expected["tensors"]
-    assert result.size_bytes == expected["size_bytes"] == result.path.stat().st_size
-    assert result.sha256 == expected["file_sha256"]  # header, order and all
+    path = tiny_en_exports[dtype]
+    assert _tensor_table(path) == expected["tensors"]
+    assert path.stat().st_size == expected["size_bytes"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == expected["file_sha256"]  # header, order and all
 
 
 def test_sidecar_records_the_export(tiny_en_exports):
-    result = tiny_en_exports["q5_0"]
-    sidecar = json.loads(result.sidecar.read_text())
-    assert result.sidecar.name == "tiny.en-q5_0.bin.json"
-    assert sidecar["sha256"] == hashlib.sha256(result.path.read_bytes()).hexdigest()
-    assert sidecar["size_bytes"] == result.path.stat().st_size
+    path = tiny_en_exports["q5_0"]
+    sidecar = json.loads(path.with_name(path.name + ".json").read_text())
+    assert sidecar["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sidecar["size_bytes"] == path.stat().st_size
     assert sidecar["dtype"] == "q5_0" and sidecar["hparams"]["ftype"] == 2008
     assert sidecar["n_tensors"] == 167 and sidecar["adapter"] is None
     assert "embedded:tiny.en" in sidecar["source_model"]
@@ -86,7 +87,7 @@ def test_f32_is_not_rounded_through_f16(tiny_random_dir, tmp_path):
 
 @pytest.mark.parametrize("dtype", list(MAX_WER))
 def test_whisper_cpp_transcribes_jfk(tiny_en_exports, jfk_wav, jfk_text, dtype):
-    run = transcribe_in_subprocess(tiny_en_exports[dtype].path, jfk_wav)
+    run = transcribe_in_subprocess(tiny_en_exports[dtype], jfk_wav)
     assert run.loaded, run.log[-2000:]
     assert _wer(jfk_text, run.text) <= MAX_WER[dtype], run.text
 
@@ -98,10 +99,10 @@ def test_whisper_cpp_f32_loads_but_its_cpu_encoder_aborts(tiny_en_exports, jfk_w
     aborts, exactly as with convert-h5-to-ggml.py's own f32 output. If this starts passing
     through, whisper.cpp fixed it: update F32_CPU_WARNING and this test.
     """
-    run = transcribe_in_subprocess(tiny_en_exports["f32"].path, jfk_wav)
+    run = transcribe_in_subprocess(tiny_en_exports["f32"], jfk_wav)
     assert "whisper_model_load: model size" in run.log and "failed to load" not in run.log
     assert run.returncode != 0 and "GGML_ASSERT(src0->type == GGML_TYPE_F16) failed" in run.log
-    assert F32_CPU_WARNING in [p.message for p in validate_ggml(tiny_en_exports["f32"].path)]
+    assert F32_CPU_WARNING in [p.message for p in validate_ggml(tiny_en_exports["f32"])]
 
 
 @pytest.mark.parametrize(("vocab_size", "n_mels", "dtype", "n_langs"), [(51865, 80, "q8_0", 99), (51866, 128, "f16", 100)])
@@ -138,6 +139,9 @@ def test_whisper_cpp_dir_and_futo_names(tmp_path, embedded_path):
     (tmp_path / "whisper.cpp").mkdir()
     result = export_ggml("embedded:tiny.en", "q5_0", whisper_cpp_dir=tmp_path / "whisper.cpp")
     assert result.path == tmp_path / "whisper.cpp" / "models" / "ggml-tiny.en-q5_0.bin"
+    assert result.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest()
+    assert result.size_bytes == result.path.stat().st_size and result.n_tensors == 167
+    assert result.sidecar == result.path.with_name("ggml-tiny.en-q5_0.bin.json") and result.sidecar.is_file()
     named = export_ggml("embedded:tiny.en", "f16", whisper_cpp_dir=tmp_path / "whisper.cpp", name="mine")
     assert named.path.name == "ggml-mine.bin"
     futo = export_ggml("embedded:tiny.en", "q8_0", tmp_path, futo=True)
