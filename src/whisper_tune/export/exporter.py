@@ -1,8 +1,8 @@
 """Export a Hugging Face Whisper model (or an adapter on one) to a whisper.cpp GGML file.
 
-The file is written directly, tensor by tensor from the safetensors weights (each tensor is
-read, converted and written before the next is read, so memory stays near one tensor),
-quantized by :mod:`whisper_tune.formats.ggml_quants` (byte-identical to whisper-quantize),
+The file is written directly from the safetensors weights, tensor by tensor and large
+tensors in blocks of rows (each block read, checked, converted and written before the next
+is read, so memory stays near one block whatever the model's size), quantized by :mod:`whisper_tune.formats.ggml_quants` (byte-identical to whisper-quantize),
 under a temporary name that is renamed into place only once complete. Everything whisper.cpp
 would misread is refused up front with a message that says what to do.
 """
@@ -235,7 +235,7 @@ def _output_path(
 
 
 class _Weights:
-    """Read-only access to a HF folder's safetensors weights, one tensor at a time."""
+    """Read-only access to a HF folder's safetensors weights (single file or shards), by rows."""
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = model_dir
