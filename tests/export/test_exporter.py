@@ -156,6 +156,20 @@ def test_n_text_ctx_comes_from_max_target_positions_not_max_length(tiny_random_d
     assert read_ggml(result.path).tensors["decoder.positional_embedding"].shape == (448, 64)
 
 
+def test_sharded_weights_export_like_a_single_file(tiny_random_dir, tmp_path):
+    torch = pytest.importorskip("torch")
+    from transformers import WhisperForConditionalGeneration
+
+    model = _edited_copy(tiny_random_dir, tmp_path / "model")
+    (model / "model.safetensors").unlink()
+    WhisperForConditionalGeneration.from_pretrained(tiny_random_dir, dtype=torch.float32).save_pretrained(
+        model, max_shard_size="2MB")
+    assert (model / "model.safetensors.index.json").is_file() and not (model / "model.safetensors").exists()
+    sharded = export_ggml(model, "q8_0", tmp_path / "sharded.bin")
+    single = export_ggml(tiny_random_dir, "q8_0", tmp_path / "single.bin")
+    assert sharded.sha256 == single.sha256
+
+
 def test_bfloat16_weights_export(tiny_random_dir, tmp_path):
     torch = pytest.importorskip("torch")
     from safetensors.torch import load_file, save_file
