@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="model spec or adapter folder")
     parser.add_argument("--dtype", required=True, choices=DTYPE_CHOICES,
-                        help="tensor type of the large weights (q8_0 is what FUTO ships; f16 is whisper.cpp's default)")
+                        help="tensor type of the large weights (q8_0 is what FUTO ships; f16 is whisper.cpp's "
+                             "default; whisper.cpp 1.8.5 aborts encoding an f32 file on a CPU)")
     parser.add_argument("--adapter", metavar="DIR", help="a PEFT adapter to merge into MODEL first")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", metavar="FILE",
