@@ -45,9 +45,16 @@ def load_model(
 def merge_adapter_into(
     model: "WhisperForConditionalGeneration", adapter: Path
 ) -> "WhisperForConditionalGeneration":
-    """Apply a PEFT adapter (LoRA, DoRA, or PiSSA saved relative to the original base)."""
+    """Apply a PEFT adapter (LoRA, DoRA, or PiSSA saved relative to the original base).
+
+    An adapter only valid on a residual base (unconverted PiSSA) is refused: merged into the
+    original weights it would silently give a different model.
+    """
     from peft import PeftModel
 
+    from whisper_tune.merge import check_adapter_base
+
+    check_adapter_base(Path(adapter))
     try:
         peft_model = PeftModel.from_pretrained(model, str(adapter))
     except (OSError, ValueError, RuntimeError, KeyError) as exc:

@@ -10,11 +10,13 @@ modules, so it trains (ACFT, short-context training) and decodes (eval, transcri
 from __future__ import annotations
 
 import math
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from whisper_tune.audio import SAMPLES_PER_TOKEN
+
+if TYPE_CHECKING:  # torch is imported where it is used: the context arithmetic needs none of it
+    import torch
+    from torch import nn
 
 #: The encoder's full context (30 s).
 FULL_AUDIO_CTX = 1500
@@ -44,6 +46,8 @@ def encode_short(model: nn.Module, input_features: torch.Tensor, n_ctx: int) -> 
     ``model`` is a ``WhisperForConditionalGeneration`` or ``WhisperModel`` (or a PEFT wrapper
     of one). With ``n_ctx`` equal to the full context this equals the stock encoder.
     """
+    from torch import nn
+
     encoder = _encoder_of(model)
     max_ctx = encoder.embed_positions.num_embeddings
     n_ctx = clamp_audio_ctx(n_ctx, max_ctx)
