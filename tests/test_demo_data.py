@@ -137,6 +137,7 @@ def test_term_hits_match_whole_words_case_insensitively() -> None:
     assert (counts["etcd"].said, counts["etcd"].rate) == (0, 0.0)
     assert term_hits(["Helm chart now"], ["helm  chart, now"], ["Helm chart"])[0].hit == 1
     assert term_hits(["kubectls"], ["kubectls"], ["kubectl"])[0].said == 0
+    assert term_hits(["Kubernetes's API"], ["kubernetes' API"], ["Kubernetes"])[0].hit == 1
 
 
 def test_term_hits_refuses_unpaired_lists() -> None:

@@ -120,8 +120,9 @@ def term_hits(
     """Per-term hit counts over paired transcripts.
 
     A term counts once per reference that contains it; it is a hit when the paired
-    hypothesis contains it too. Matching is on whole words, case-insensitive, with
-    punctuation ignored, so "kubectl," matches but "Cube Control" and "kubectls" do not.
+    hypothesis contains it too. Matching is on whole words of ASCII letters and digits,
+    case-insensitive, with punctuation ignored, so "kubectl," and "Kubernetes's" match but
+    "Cube Control" and "kubectls" do not.
     """
     if len(references) != len(hypotheses):
         raise DataError(
@@ -140,8 +141,8 @@ def term_hits(
 
 
 def _words(text: str) -> list[str]:
-    # Apostrophes join (Kubernetes's -> kubernetess is fine: it still fails to match, as it should).
-    return re.findall(r"[a-z0-9]+", text.lower().replace("'", ""))
+    # Any other character separates words, so a possessive ("Kubernetes's") still says the term.
+    return re.findall(r"[a-z0-9]+", text.lower())
 
 
 def _contains(words: list[str], needle: list[str]) -> bool:
