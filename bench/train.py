@@ -153,10 +153,10 @@ def run_hf(method: str, train_csv: Path, steps: int, out: Path) -> dict:
     return {"samples_per_second": metrics["train_samples_per_second"], "processor": processor, "model": whisper}
 
 
-def child(name: str, workdir: Path, steps: int, clips: int) -> None:
+def child(name: str, workdir: Path, steps: int, clips: int, heldout_clips: int | None) -> None:
     kind, method, extra = VARIANTS[name]
     train_csv = write_manifest(workdir / "train.csv", demo_rows("train", clips))
-    heldout = demo_rows("heldout", None)
+    heldout = demo_rows("heldout", heldout_clips)
     started = time.perf_counter()
     if kind == "hf":
         got = run_hf(method, train_csv, steps, workdir / name)
@@ -169,33 +169,36 @@ def child(name: str, workdir: Path, steps: int, clips: int) -> None:
                       "wall_s": wall, **scores}))
 
 
-def baseline_scores(workdir: Path) -> dict:
+def baseline_scores(heldout_clips: int | None) -> dict:
     from whisper_tune.models import load_model, load_processor
 
-    return heldout_wer(load_model("embedded:tiny.en"), load_processor("embedded:tiny.en"), demo_rows("heldout", None))
+    return heldout_wer(load_model("embedded:tiny.en"), load_processor("embedded:tiny.en"),
+                       demo_rows("heldout", heldout_clips))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--clips", type=int, default=32)
+    parser.add_argument("--heldout", type=int, default=None, help="first N held-out clips only (smoke runs)")
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=sorted(VARIANTS))
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, Path(args.workdir), args.steps, args.clips)
+        child(args.child, Path(args.workdir), args.steps, args.clips, args.heldout)
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="bench-train-"))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
           f"load average before: {os.getloadavg()[0]:.1f}")
     print(f"data: {args.clips} demo training clips, batch {BATCH}, {args.steps} steps; held-out: demo heldout/")
-    stock = baseline_scores(workdir)
+    stock = baseline_scores(args.heldout)
     print(f"stock tiny.en held-out WER: full {stock['wer_full']:.3f}, FUTO ctx {stock['wer_futo']:.3f}")
     rows = []
     for name in args.variants:
         done = subprocess.run([sys.executable, __file__, "--child", name, "--workdir", str(workdir),
-                               "--steps", str(args.steps), "--clips", str(args.clips)],
+                               "--steps", str(args.steps), "--clips", str(args.clips),
+                               *(["--heldout", str(args.heldout)] if args.heldout else [])],
                               capture_output=True, text=True)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode != 0 or not lines:

@@ -44,9 +44,9 @@ Data parallelism: every rank builds the same plan; rank r takes micro-batches r,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -198,7 +198,7 @@ class _Runner:
     def run(self) -> LoopResult:
         if self.state.step == 0 and not self._evaluated_at(0):
             self._evaluate()
-        with _progress(self.acc.is_main_process and self.config.progress, self.total_steps,
+        with _ProgressBar(self.acc.is_main_process and self.config.progress, self.total_steps,
                        self.state.step) as bar:
             while self.state.step < self.total_steps and not self.stop:
                 self._one_step(bar)
@@ -215,7 +215,7 @@ class _Runner:
         loss_sum = torch.zeros((), device=self.acc.device)
         for index, batch in enumerate(batches):
             sync = index == len(batches) - 1
-            with (self.acc.no_sync(self.wrapped) if not sync else _null()), self.acc.autocast():
+            with (self.acc.no_sync(self.wrapped) if not sync else contextlib.nullcontext()), self.acc.autocast():
                 loss = self.wrapped(batch)
             # DDP averages gradients over ranks, so scale by N to get sum / global units.
             self.acc.backward(loss * self.acc.num_processes / units)
@@ -416,20 +416,12 @@ def _schedule(config: LoopConfig, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 class _NoBar:
     def update(self, *args: Any) -> None:
         return None
 
 
-class _progress:
+class _ProgressBar:
     """A rich bar showing loss, learning rate, samples/s and the time left (or nothing)."""
 
     def __init__(self, enabled: bool, total: int, done: int) -> None:
@@ -437,7 +429,7 @@ class _progress:
         self.progress = None
         self.task = None
 
-    def __enter__(self) -> "_progress | _NoBar":
+    def __enter__(self) -> "_ProgressBar | _NoBar":
         if not self.enabled:
             return _NoBar()
         from rich.console import Console
