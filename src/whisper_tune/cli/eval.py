@@ -1,0 +1,63 @@
+"""``whisper-tune eval``: WER, CER and repetition loops of a model on a manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="score a model (HF or a GGML file) on a manifest: WER, CER, repetition loops",
+        description=(
+            "Decode every clip of a manifest (greedy, no temperature fallback, no timestamps) and score "
+            "it against its transcript after Whisper's text normalization: corpus WER and CER, and clips "
+            "caught in a repetition loop. --audio-ctx runs the encoder on a shortened context like "
+            "whisper.cpp's audio_ctx: 'futo' is FUTO Keyboard's ceil(samples/320)+32 with a floor of 160, "
+            "'futo+N' the same offset N without the floor (FUTO Voice Input: futo+32), a number a fixed "
+            "context; both backends support it, so their numbers compare."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL",
+                        help="model spec for --backend hf; a GGML .bin file for --backend whispercpp")
+    parser.add_argument("--data", required=True, metavar="MANIFEST", help="manifest CSV with audio and text columns")
+    parser.add_argument("--backend", choices=("hf", "whispercpp"), default="hf", help="decoder (default: hf)")
+    parser.add_argument("--audio-ctx", default="full", metavar="CTX", help="full (default), futo, futo+N or N")
+    parser.add_argument("--language", default=None, help="language code for multilingual models")
+    parser.add_argument("--beam-size", type=int, default=1, help="1 = greedy (default); FUTO uses 5")
+    parser.add_argument("--timeout", type=float, default=None, metavar="S",
+                        help="time limit for whisper.cpp in seconds (default: 60 + 30 per clip)")
+    parser.add_argument("--report", default=None, metavar="DIR", help="write eval.json and eval.md here")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from whisper_tune.evaluation.eval import evaluate
+    from whisper_tune.transcribe import DecodeOptions
+
+    options = DecodeOptions(language=args.language, beam_size=args.beam_size)
+    report = evaluate(args.model, args.data, args.backend, args.audio_ctx, options,
+                      report_dir=args.report, timeout=args.timeout)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print(report)
+    return 0
+
+
+def _print(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "ctx", "WER", "CER", "loop", "hypothesis", title=f"{report.model} ({report.backend})")
+    for row in report.rows:
+        table.add_row(row.id, str(row.audio_ctx or "full"), f"{row.wer:.1%}", f"{row.cer:.1%}",
+                      "yes" if row.loop else "", row.hypothesis)
+    console = Console()
+    console.print(table)
+    t = report.totals()
+    console.print(f"audio context {report.audio_ctx}: WER {t['wer']:.2%}, CER {t['cer']:.2%}, loops {t['loops']}/"
+                  f"{t['clips']}, {t['seconds']:.1f} s for {t['audio_seconds']:.1f} s of audio "
+                  f"(RTF {t['real_time_factor']:.3f})", markup=False)
