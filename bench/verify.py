@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--sets", default="jfk,real")
     parser.add_argument("--backends", default="hf,whispercpp")
     parser.add_argument("--dtype", default="f16")
+    parser.add_argument("--beam-size", type=int, default=1, help="1 = greedy (default); FUTO uses 5")
     parser.add_argument("--json", default=None, help="also write the measurements here")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch threads for the HF side (default: the idle cores, as for whisper.cpp)")
@@ -48,6 +49,7 @@ def main() -> int:
     from whisper_tune.evaluation.jfk import jfk_cuts
     from whisper_tune.export.exporter import export_ggml
     from whisper_tune.models import load_model, load_processor
+    from whisper_tune.transcribe import DecodeOptions
 
     if not SHARED.exists():
         print(f"needs {SHARED.resolve()}", file=sys.stderr)
@@ -66,11 +68,13 @@ def main() -> int:
                 reports = {}
                 for backend in args.backends.split(","):
                     spec = str(ggml) if backend == "whispercpp" else "embedded:tiny.en"
-                    report = evaluate(spec, clips, backend, ctx, hf_model=model, hf_processor=processor)
+                    report = evaluate(spec, clips, backend, ctx, DecodeOptions(beam_size=args.beam_size),
+                                      hf_model=model, hf_processor=processor)
                     reports[backend] = report
-                    row = {"set": set_name, "backend": backend, "audio_ctx": ctx, **report.totals()}
+                    row = {"set": set_name, "backend": backend, "audio_ctx": ctx, "beam_size": args.beam_size,
+                           **report.totals()}
                     results.append(row)
-                    print(f"{set_name:10s} {backend:10s} {ctx:8s} WER {row['wer']:8.1%} CER {row['cer']:8.1%} "
+                    print(f"{set_name:10s} {backend:10s} {ctx:8s} beam {args.beam_size} WER {row['wer']:8.1%} CER {row['cer']:8.1%} "
                           f"loops {row['loops']:2d}/{row['clips']:2d}  {row['seconds']:6.1f} s  RTF {row['real_time_factor']:.3f}",
                           flush=True)
                 if len(reports) == 2:

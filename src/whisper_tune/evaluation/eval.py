@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +191,7 @@ def decode_whispercpp(model_path: str | os.PathLike[str], clips: Sequence[np.nda
                       suppress_tokens: Sequence[int] | None = None) -> list[Transcript]:
     from whisper_tune.whispercpp import transcribe_ggml
 
-    return transcribe_ggml(model_path, clips, replace(options), contexts, timeout, sources,
+    return transcribe_ggml(model_path, clips, options, contexts, timeout, sources,
                            suppress_tokens=suppress_tokens)
 
 

@@ -30,7 +30,7 @@ from whisper_tune.errors import DataError, FormatError, WhisperCppError
 from whisper_tune.evaluation.contexts import FUTO_DEPLOYED, SHORT_AUDIO_SWEEP, contexts_for
 from whisper_tune.evaluation.eval import EvalClip, decode_hf, decode_whispercpp, load_clips
 from whisper_tune.evaluation.loops import detect_loop
-from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, word_errors
+from whisper_tune.evaluation.metrics import ErrorCounts, word_errors
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 
 log = logging.getLogger(__name__)
