@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show a training/ACFT config merged with overrides, or list every key",
         description="Work with training and ACFT configs.",
     )
+    parser.set_defaults(handler=lambda _args: _usage(parser))
     actions = parser.add_subparsers(dest="config_action", metavar="ACTION", title="actions")
     show = actions.add_parser(
         "show",
@@ -32,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="List every config key with its type, default and documentation.")
     keys.add_argument("--kind", choices=sorted(KINDS), default="train", help="config type (default: train)")
     keys.set_defaults(handler=run_keys)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
 
 
 def _member(kind: str, which: int):

@@ -94,7 +94,12 @@ def enable_gradient_checkpointing(whisper: nn.Module) -> None:
     (decoder), and neither requires grad; ``enable_input_require_grads`` covers only the
     token embeddings (Whisper's "input embeddings"), so a hook marks conv1's output too.
     """
-    whisper.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+    kwargs = {"use_reentrant": True}
+    enable = getattr(whisper, "activation_checkpointing_enable", None)  # transformers >= 5.2x
+    if enable is not None:
+        enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        whisper.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     whisper.config.use_cache = False
 
     def require_grad(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
