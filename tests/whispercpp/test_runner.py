@@ -94,3 +94,10 @@ def test_a_hang_is_killed_at_the_time_limit(embedded_ggml, jfk_audio):
     with pytest.raises(WhisperCppRunError, match=r"did not finish within 0 s .*\(killed\)") as caught:
         transcribe_ggml(embedded_ggml["f16"], [jfk_audio] * 4, timeout=0.3)
     assert caught.value.reason == "timeout"
+
+
+def test_beam_search_decodes(embedded_ggml, jfk_audio):
+    cut = jfk_audio[5 * 16_000:int(7.9 * 16_000)]
+    result = transcribe_ggml(embedded_ggml["q8_0"], [cut], DecodeOptions(beam_size=5))[0]
+    assert word_errors("what your country can do for you", result.text).errors == 0
+    assert not result.hit_token_cap
