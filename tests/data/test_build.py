@@ -15,7 +15,7 @@ from whisper_tune.data.report import REASONS, read_report
 from whisper_tune.data.validate import Limits
 from whisper_tune.errors import ConfigError, DataError
 
-from data_helpers import write_clip
+from tests.data.data_helpers import write_clip
 
 GOOD = [f"good{i}" for i in range(8)]
 

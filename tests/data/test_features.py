@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_helpers import write_clip
+from tests.data.data_helpers import write_clip
 from transformers import WhisperFeatureExtractor
 
 from whisper_tune.audio import load_audio

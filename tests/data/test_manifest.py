@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from data_helpers import write_clip
+from tests.data.data_helpers import write_clip
 
 from whisper_tune.data.manifest import ManifestRow, read_manifest, write_manifest
 from whisper_tune.errors import DataError

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from data_helpers import write_clip
+from tests.data.data_helpers import write_clip
 
 from whisper_tune.data.build import build_manifest
 from whisper_tune.data.manifest import read_manifest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from data_helpers import write_clip
+from tests.data.data_helpers import write_clip
 
 from whisper_tune.data.validate import escapes_root, inspect_audio
 

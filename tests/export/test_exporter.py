@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_tiny_whisper_folder
-from whispercpp_subprocess import transcribe_in_subprocess
+from tests.conftest import make_tiny_whisper_folder
+from tests.export.whispercpp_subprocess import transcribe_in_subprocess
 
 from whisper_tune.errors import ExportError, ModelSourceError
 from whisper_tune.export.exporter import export_ggml

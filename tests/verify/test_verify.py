@@ -8,7 +8,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import rewrite_ggml
+from tests.conftest import rewrite_ggml
 
 from whisper_tune.errors import FormatError
 from whisper_tune.evaluation.eval import EvalClip
