@@ -394,6 +394,14 @@ def readme_text(
         "",
         "Licence: generated data, dedicated to the public domain (CC0 1.0). No recordings of "
         "people are included.",
+        "",
+        "## Use",
+        "Each split folder is a plain audio + `.txt` folder, so `whisper-tune manifest build "
+        "DATASET/train -o train.csv` (and the same for `heldout`) pairs it by name; "
+        "`manifest build DATASET/clips.csv --path-column file --speaker-column voice` reads "
+        "both splits with the voice as speaker. In Python: "
+        "`whisper_tune.demo_data.demo_split_dir(\"train\")`, `demo_terms()`, and "
+        "`term_hits(references, hypotheses, terms)` for the per-term hit rate.",
     ]
     if result is not None:
         lines += _measurement_lines(result)
