@@ -35,8 +35,8 @@ VOICES = (
 SCHEMES = {"full": None, "dyn+8": (8, None), "futo+32": (32, None), "dyn+64": (64, None)}
 
 
-def synth(out_dir: Path, clips: int, seed: int) -> None:
-    from acft_sentences import SENTENCES
+def synth(out_dir: Path, clips: int, seed: int, short: bool = False) -> None:
+    from acft_sentences import SENTENCES, SHORT_PHRASES
 
     from whisper_tune.audio import audio_info
     from whisper_tune.data.manifest import ManifestRow, write_manifest
@@ -49,14 +49,14 @@ def synth(out_dir: Path, clips: int, seed: int) -> None:
     for index in range(clips):
         # Mostly dictation-length clips (1 sentence), some long ones (2-7 sentences, up to ~29 s).
         count = 1 if rng.random() < 0.7 else rng.randint(2, 7)
-        text = " ".join(rng.sample(SENTENCES, count))
+        text = rng.choice(SHORT_PHRASES) if short else " ".join(rng.sample(SENTENCES, count))
         voice, speed, pitch = rng.choice(VOICES), rng.randint(120, 200), rng.randint(30, 70)
         gap = rng.randint(0, 20)  # word gap in 10 ms units: slower, more pausing speakers
-        path = audio_dir / f"c{index:04d}.wav"
+        path = audio_dir / f"{'w' if short else 'c'}{index:04d}.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-g", str(gap),
                         "-w", str(path), text], check=True, capture_output=True)
         info = audio_info(path)
-        rows.append(ManifestRow(f"c{index:04d}", path, text, info.duration, info.sample_rate, info.channels,
+        rows.append(ManifestRow(path.stem, path, text, info.duration, info.sample_rate, info.channels,
                                 voice, "en"))
     write_manifest(rows, out_dir / "manifest.csv")
     durations = sorted(r.duration for r in rows)
@@ -72,7 +72,7 @@ from whisper_tune.audio import load_audio
 model_path, jobs_path, log_path = sys.argv[1:4]
 jobs = json.load(open(jobs_path))
 from pywhispercpp import utils
-model = Model(model_path, redirect_whispercpp_logs_to=log_path, n_threads=2, print_progress=False,
+model = Model(model_path, redirect_whispercpp_logs_to=log_path, n_threads=1, print_progress=False,
               print_realtime=False)
 out = []
 for job in jobs:
@@ -170,13 +170,14 @@ def main() -> None:
     s.add_argument("out_dir", type=Path)
     s.add_argument("--clips", type=int, default=400)
     s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--short", action="store_true", help="1-3 word phrases (single-word dictation)")
     e = sub.add_parser("eval")
     e.add_argument("models", nargs="+")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--dtype", default="f16")
     args = parser.parse_args()
     if args.cmd == "synth":
-        synth(args.out_dir, args.clips, args.seed)
+        synth(args.out_dir, args.clips, args.seed, args.short)
     else:
         evaluate(args.models, args.out, args.dtype)
 
