@@ -35,9 +35,10 @@ from whisper_tune.transcribe.types import DecodeOptions, Transcript
 
 log = logging.getLogger(__name__)
 
-#: Default pass threshold: 2 WER points. On the 43 real clips, tiny.en's f16 export gave the
-#: reference's tokens on 41 clips (the other two differ in a capital and a full stop, which
-#: normalized WER ignores) and q8_0 stayed within a point; a damaged file is off by far more.
+#: Default pass threshold: 2 WER points. On the 43 real clips, tiny.en's f16 and q8_0 exports
+#: gave the reference's tokens on 41 clips (the other two differ in a capital and a full stop,
+#: which normalized WER ignores: delta 0.0), so a sound export has room for a fine-tune's
+#: float differences, while a damaged file is off by tens of points (see the tests).
 DEFAULT_MAX_WER_DELTA = 0.02
 #: A short-audio context "blows up" when its WER exceeds the full context's by this much.
 SHORT_AUDIO_MAX_WER_RISE = 0.10
