@@ -54,10 +54,15 @@ def _print(report) -> None:
     table = Table("id", "ctx", "WER", "CER", "loop", "hypothesis", title=f"{report.model} ({report.backend})")
     for row in report.rows:
         table.add_row(row.id, str(row.audio_ctx or "full"), f"{row.wer:.1%}", f"{row.cer:.1%}",
-                      "yes" if row.loop else "", row.hypothesis)
+                      "yes" if row.loop else "", _short(row.hypothesis))
     console = Console()
     console.print(table)
     t = report.totals()
     console.print(f"audio context {report.audio_ctx}: WER {t['wer']:.2%}, CER {t['cer']:.2%}, loops {t['loops']}/"
                   f"{t['clips']}, {t['seconds']:.1f} s for {t['audio_seconds']:.1f} s of audio "
                   f"(RTF {t['real_time_factor']:.3f})", markup=False)
+
+
+def _short(text: str, limit: int = 100) -> str:
+    """A loop's hypothesis runs to hundreds of words; the report files keep it whole."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
