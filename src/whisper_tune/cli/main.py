@@ -16,16 +16,17 @@ from whisper_tune.errors import WhisperTuneError
 COMMAND_MODULES: tuple[str, ...] = (
     "transcribe",
     "import_ct2",
+    "manifest",
+    "train",
+    "acft",
     "merge",
     "export",
     "inspect",
     "check",
     "verify",
     "eval",
-    "manifest",
-    "train",
-    "acft",
     "config",
+    "demo",
 )
 
 log = logging.getLogger("whisper_tune")
