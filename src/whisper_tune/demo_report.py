@@ -10,7 +10,7 @@ from whisper_tune.fileio import atomic_open, atomic_write_text
 if TYPE_CHECKING:
     from whisper_tune.demo import DemoContext
 
-MODELS = (("baseline", "stock tiny.en"), ("finetuned", "LoRA fine-tuned"), ("acft", "fine-tuned + ACFT"))
+MODELS = (("baseline", "stock tiny.en"), ("finetuned", "LoRA fine-tuned"), ("acft_eval", "fine-tuned + ACFT"))
 
 
 def write_demo_report(ctx: "DemoContext") -> dict[str, Any]:
