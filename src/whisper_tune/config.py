@@ -67,10 +67,7 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. learning_rate=1e-4)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
+        value = _override_value(raw.strip())
         node = nested
         parts = key.split(".")
         for part in parts[:-1]:
@@ -79,6 +76,22 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
                 raise ConfigError(f"override {item!r} conflicts with an earlier override of {part!r}")
         node[parts[-1]] = value
     return nested
+
+
+def _override_value(raw: str) -> Any:
+    """Lists, mappings and null are parsed as YAML; everything else stays text for the field's
+    type to convert, so that ``resume=no`` stays the word "no" for a text field (YAML 1.1
+    would make it false) while ``merge=no`` still means false for a true/false field."""
+    import yaml
+
+    if raw in ("null", "~"):
+        return None
+    if raw.startswith(("[", "{")):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override value {raw!r} is not a valid list or mapping: {exc}") from exc
+    return raw
 
 
 def merge_dicts(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,13 +151,13 @@ def _coerce(value: Any, hint: Any, key: str, metadata: Mapping[str, Any], source
     converted = _convert(value, hint, key, source)
     choices = metadata.get("choices")
     if choices is not None and converted not in choices:
-        raise ConfigError(f"{source}: {key}={value!r} is not one of {', '.join(map(str, choices))}")
+        raise ConfigError(f"{source}: {key}={_fmt(value)} is not one of {', '.join(map(str, choices))}")
     minimum = metadata.get("min")
     if minimum is not None and converted is not None and converted < minimum:
-        raise ConfigError(f"{source}: {key}={value!r} must be at least {minimum}")
+        raise ConfigError(f"{source}: {key}={_fmt(value)} must be at least {minimum}")
     maximum = metadata.get("max")
     if maximum is not None and converted is not None and converted > maximum:
-        raise ConfigError(f"{source}: {key}={value!r} must be at most {maximum}")
+        raise ConfigError(f"{source}: {key}={_fmt(value)} must be at most {maximum}")
     return converted
 
 
@@ -164,19 +177,19 @@ def _convert(value: Any, hint: Any, key: str, source: str) -> Any:  # noqa: PLR0
     if origin is Literal:
         allowed = get_args(hint)
         if value not in allowed:
-            raise ConfigError(f"{source}: {key}={value!r} is not one of {', '.join(map(repr, allowed))}")
+            raise ConfigError(f"{source}: {key}={_fmt(value)} is not one of {', '.join(map(repr, allowed))}")
         return value
     if origin in (list, tuple, Sequence, typing.Sequence):
         item_hint = (get_args(hint) or (Any,))[0]
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{source}: {key}={value!r} must be a list")
+            raise ConfigError(f"{source}: {key}={_fmt(value)} must be a list")
         items = [_convert(v, item_hint, f"{key}[{i}]", source) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin in (dict, Mapping):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{source}: {key}={value!r} must be a mapping")
+            raise ConfigError(f"{source}: {key}={_fmt(value)} must be a mapping")
         return dict(value)
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, source, prefix=f"{key}.")
@@ -187,33 +200,40 @@ def _convert(value: Any, hint: Any, key: str, source: str) -> Any:  # noqa: PLR0
             return value
         if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
             return value.lower() in ("true", "yes", "on", "1")
-        raise ConfigError(f"{source}: {key}={value!r} must be true or false")
+        raise ConfigError(f"{source}: {key}={_fmt(value)} must be true or false")
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ConfigError(f"{source}: {key}={value!r} must be a whole number")
+            raise ConfigError(f"{source}: {key}={_fmt(value)} must be a whole number")
         try:
             number = float(value)
         except ValueError:
-            raise ConfigError(f"{source}: {key}={value!r} must be a whole number") from None
+            raise ConfigError(f"{source}: {key}={_fmt(value)} must be a whole number") from None
         if not number.is_integer():
-            raise ConfigError(f"{source}: {key}={value!r} must be a whole number")
+            raise ConfigError(f"{source}: {key}={_fmt(value)} must be a whole number")
         return int(number)
     if hint is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{source}: {key}={value!r} must be a number")
+            raise ConfigError(f"{source}: {key}={_fmt(value)} must be a number")
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{source}: {key}={value!r} must be a number") from None
+            raise ConfigError(f"{source}: {key}={_fmt(value)} must be a number") from None
     if hint is str:
         if isinstance(value, (dict, list)):
-            raise ConfigError(f"{source}: {key}={value!r} must be a string")
+            raise ConfigError(f"{source}: {key}={_fmt(value)} must be a string")
         return str(value)
     if hint is Path:
         if not isinstance(value, (str, os.PathLike)):
-            raise ConfigError(f"{source}: {key}={value!r} must be a path")
+            raise ConfigError(f"{source}: {key}={_fmt(value)} must be a path")
         return Path(value)
     raise ConfigError(f"{source}: {key} has an unsupported type {hint!r} (a bug in the config class)")
+
+
+def _fmt(value: Any) -> str:
+    """A value as the user typed it: bare text for simple words and numbers, quoted otherwise."""
+    if isinstance(value, str) and value and not any(c.isspace() for c in value):
+        return value
+    return repr(value)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -54,12 +54,12 @@ def test_json_and_yaml_agree(tmp_path):
     ("overrides", "message"),
     [
         (["adapter.rnak=4"], r"unknown key 'adapter.rnak'; did you mean 'adapter.rank'"),
-        (["method=dora"], r"method='dora' is not one of 'lora', 'full'"),
+        (["method=dora"], r"method=dora is not one of 'lora', 'full'"),
         (["adapter.rank=0"], r"adapter.rank=0 must be at least 1"),
         (["adapter.rank=2.5"], r"adapter.rank=2.5 must be a whole number"),
-        (["learning_rate=fast"], r"learning_rate='fast' must be a number"),
-        (["precision=fp8"], r"precision='fp8' is not one of auto, no, fp16"),
-        (["merge=perhaps"], r"merge='perhaps' must be true or false"),
+        (["learning_rate=fast"], r"learning_rate=fast must be a number"),
+        (["precision=fp8"], r"precision=fp8 is not one of auto, no, fp16"),
+        (["merge=perhaps"], r"merge=perhaps must be true or false"),
         (["method=full", "adapter.rank=4"], r"adapter.rank has no meaning"),
         (["rank"], r"not of the form key=value"),
     ],
@@ -83,8 +83,14 @@ def test_bad_files(tmp_path):
         load_config(Example, tmp_path / "list.yaml")
 
 
-def test_overrides_parse_yaml_scalars():
-    assert parse_overrides(["a.b=3", "c=[1, 2]", "d=", "e=x=y"]) == {"a": {"b": 3}, "c": [1, 2], "d": "", "e": "x=y"}
+def test_overrides_keep_text_for_the_field_type_to_convert():
+    assert parse_overrides(["a.b=3", "c=[1, 2]", "d=", "e=x=y", "f=null", "g=no"]) == {
+        "a": {"b": "3"}, "c": [1, 2], "d": "", "e": "x=y", "f": None, "g": "no"}
+
+
+def test_yaml_words_stay_words_for_text_fields():
+    config = load_config(Example, overrides=["model=no", "merge=no", "precision=no"])
+    assert config.model == "no" and config.merge is False and config.precision == "no"
 
 
 def test_describe_and_to_dict_cover_every_field():

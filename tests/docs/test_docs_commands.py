@@ -1,6 +1,7 @@
 """Docs cannot drift from the tool: every `whisper-tune ...` command shown in README.md and
 docs/*.md must parse with the real argument parser (subcommand and options exist, required
-arguments are given). The commands themselves are run by the tests of each area."""
+arguments are given), and a shown train/acft config with its key=value overrides must load
+(every key exists, every value is valid). The commands themselves run in each area's tests."""
 
 from __future__ import annotations
 
@@ -47,3 +48,20 @@ def test_documented_command_parses(doc, command, capsys):
             return
         pytest.fail(f"{doc}: `whisper-tune {command}` does not parse: {capsys.readouterr().err.strip()}")
     assert getattr(args, "handler", None) is not None, f"{doc}: `whisper-tune {command}` names no command"
+    _check_config(doc, command, args)
+
+
+def _check_config(doc: str, command: str, args) -> None:
+    from whisper_tune.acft.config import load_acft_config
+    from whisper_tune.training.config import load_train_config
+
+    loaders = {"train": load_train_config, "acft": load_acft_config}
+    config_file = getattr(args, "config", None)
+    if args.command not in loaders or not config_file:
+        return
+    path = REPO / config_file
+    assert path.is_file(), f"{doc}: `whisper-tune {command}` names {config_file}, which is not in the repository"
+    try:
+        loaders[args.command](path, [*args.overrides, "resume=no"])
+    except Exception as exc:  # the message is the point of the failure
+        pytest.fail(f"{doc}: `whisper-tune {command}`: {exc}")

@@ -58,10 +58,10 @@ def test_overrides_apply_after_the_file():
     ("override", "message"),
     [
         ("lerning_rate=1", r"unknown key 'lerning_rate'; did you mean 'learning_rate'"),
-        ("method=qlora", r"method='qlora' is not one of 'lora', 'dora', 'pissa', 'full'"),
+        ("method=qlora", r"method=qlora is not one of 'lora', 'dora', 'pissa', 'full'"),
         ("lora.rank=0", r"lora.rank=0 must be at least 1"),
-        ("batch_size=two", r"batch_size='two' must be a whole number"),
-        ("mixed_precision=fp8", r"mixed_precision='fp8' is not one of"),
+        ("batch_size=two", r"batch_size=two must be a whole number"),
+        ("mixed_precision=fp8", r"mixed_precision=fp8 is not one of"),
         ("full_context_fraction=1.5", r"full_context_fraction=1.5 must be at most 1.0"),
         ("lora.target_modules=q_proj,attn", r"'attn' is not a Whisper linear layer"),
         ("cache_encoder_outputs=true", r"cache_encoder_outputs=true needs a decoder-only method"),
