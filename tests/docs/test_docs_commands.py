@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 _FENCE = re.compile(r"```[a-z]*\n(.*?)```", re.S)
 _COMMAND = re.compile(r"^(?:\$\s*)?(?:\.venv/bin/)?whisper-tune\s+(.*)$")
+_INLINE = re.compile(r"`(?:\.venv/bin/)?whisper-tune\s+([^`]+)`")
 
 
 def doc_commands() -> list[tuple[str, str]]:
@@ -30,6 +31,12 @@ def doc_commands() -> list[tuple[str, str]]:
                 if match:
                     found.append((doc.name, match.group(1)))
     return found
+
+
+def doc_mentions() -> list[tuple[str, str]]:
+    """Inline `whisper-tune ...` spans in prose: mentions and synopses, not full commands."""
+    return [(doc.name, span) for doc in DOCS
+            for span in _INLINE.findall(_FENCE.sub("", doc.read_text(encoding="utf-8")))]
 
 
 def test_docs_show_commands():
@@ -65,3 +72,25 @@ def _check_config(doc: str, command: str, args) -> None:
         loaders[args.command](path, [*args.overrides, "resume=no"])
     except Exception as exc:  # the message is the point of the failure
         pytest.fail(f"{doc}: `whisper-tune {command}`: {exc}")
+
+
+@pytest.mark.parametrize(("doc", "mention"), doc_mentions())
+def test_mentioned_commands_and_options_exist(doc, mention):
+    """A mention names a real (sub)command, and every --option it shows belongs to it."""
+    import argparse
+
+    parser = build_parser()
+    words = mention.replace("|", " ").replace("[", " ").replace("]", " ").replace("(", " ").replace(")", " ").split()
+    current, used = parser, []
+    for word in words:
+        choices = next((a.choices for a in current._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if choices is None or word.startswith("-") or word not in choices:
+            break
+        current, used = choices[word], used + [word]
+    if words and not words[0].startswith("-"):
+        assert used, f"{doc}: `whisper-tune {mention}` names no whisper-tune command"
+    for word in words:
+        if word.startswith("--"):
+            option = word.split("=")[0].rstrip(".,;:")
+            assert option in current._option_string_actions, (
+                f"{doc}: `whisper-tune {mention}`: {' '.join(used) or 'whisper-tune'} has no option {option}")
