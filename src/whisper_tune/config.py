@@ -58,9 +58,7 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
-    """``["a.b=3", "name=x"]`` -> nested dict; values are parsed as YAML scalars/lists."""
-    import yaml
-
+    """``["a.b=3", "name=x"]`` -> nested dict of raw values (see :func:`_override_value`)."""
     nested: dict[str, Any] = {}
     for item in overrides:
         key, sep, raw = item.partition("=")

@@ -74,6 +74,21 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def read_json_object(path: str | os.PathLike[str], error: type[Exception], what: str = "JSON file") -> dict[str, Any]:
+    """Read a JSON object, raising ``error`` (a typed whisper-tune error) that names the file.
+
+    ``what`` says what the file should be ("PEFT adapter config", "model config", ...).
+    """
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{file}: not a readable {what} ({exc})") from exc
+    if not isinstance(data, dict):
+        raise error(f"{file}: a {what} must be a JSON object, not {type(data).__name__}")
+    return data
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

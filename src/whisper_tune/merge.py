@@ -15,7 +15,6 @@ gives a silently wrong model.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from whisper_tune.errors import ModelSourceError
-from whisper_tune.fileio import atomic_directory
+from whisper_tune.fileio import atomic_directory, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +36,7 @@ RESIDUAL_BASE_INITS: tuple[str, ...] = ("pissa", "olora", "corda")
 
 
 def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
-    file = adapter_dir / "adapter_config.json"
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelSourceError(f"{file}: not a readable PEFT adapter config ({exc})") from exc
-    if not isinstance(config, dict):
-        raise ModelSourceError(f"{file}: expected a JSON object")
-    return config
+    return read_json_object(adapter_dir / "adapter_config.json", ModelSourceError, "PEFT adapter config")
 
 
 def check_adapter_base(adapter_dir: Path) -> None:

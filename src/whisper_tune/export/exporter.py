@@ -30,7 +30,7 @@ from whisper_tune.export.mel import mel_filters
 from whisper_tune.export.names import OUTPUT_PROJECTION, ggml_name
 from whisper_tune.export.naming import futo_name, identify, whisper_cpp_name
 from whisper_tune.export.vocab import load_vocab
-from whisper_tune.fileio import atomic_open, atomic_write_json
+from whisper_tune.fileio import atomic_open, atomic_write_json, read_json_object
 from whisper_tune.formats.ggml import (
     DTYPES,
     MEL_BINS,
@@ -201,10 +201,7 @@ def _plain_hf_folder(model_spec: str | os.PathLike[str]) -> Path | None:
 
 def _read_config(model_dir: Path) -> dict[str, Any]:
     file = model_dir / "config.json"
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{file}: cannot read the model config ({exc})") from exc
+    config = read_json_object(file, ExportError, "model config")
     if config.get("model_type") not in (None, "whisper"):
         raise ExportError(f"{file}: model_type is {config.get('model_type')!r}; only Whisper models export to whisper.cpp")
     return config

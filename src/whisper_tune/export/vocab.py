@@ -9,9 +9,9 @@ does: whisper.cpp derives the special tokens from n_vocab itself.
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
+from whisper_tune.fileio import read_json_object
 from whisper_tune.errors import ExportError
 
 
@@ -84,10 +84,4 @@ def _vocab_table(model_dir: Path) -> tuple[dict[str, int], Path]:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{path}: not readable JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ExportError(f"{path}: expected a JSON object of token -> id")
-    return data
+    return read_json_object(path, ExportError, "tokenizer file (a JSON object)")

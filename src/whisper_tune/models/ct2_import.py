@@ -8,7 +8,6 @@ error, not something silently dropped.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from whisper_tune.errors import FormatError, ModelSourceError
-from whisper_tune.fileio import atomic_directory
+from whisper_tune.fileio import atomic_directory, read_json_object
 from whisper_tune.formats.ct2 import Ct2Checkpoint, read_ct2
 from whisper_tune.models import hf_folder
 
@@ -263,7 +262,4 @@ def import_ct2(ct2_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str])
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelSourceError(f"{path}: not a readable JSON file ({exc})") from exc
+    return read_json_object(path, ModelSourceError)
