@@ -63,7 +63,14 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    # Third-party chatter (transformers' generation warnings, etc.) only when asked for.
+    # Third-party chatter (transformers' generation warnings, deprecation notices of the
+    # libraries we call, etc.) only when asked for: it is not actionable for a user.
+    if verbose < 2:
+        import warnings
+
+        for library in ("transformers", "peft", "accelerate", "torch"):
+            warnings.filterwarnings("ignore", category=FutureWarning, module=library)
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=library)
     for noisy in ("transformers", "accelerate", "peft", "datasets", "urllib3", "httpx", "filelock"):
         logging.getLogger(noisy).setLevel(logging.ERROR if verbose < 2 else logging.INFO)
 
