@@ -76,11 +76,9 @@ def test_transcribe_prints_the_jfk_sentence(jfk_wav, jfk_text, embedded_path):
 
 
 def _normalize(text: str) -> str:
-    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+    from whisper_tune.evaluation.normalize import normalize_text
 
-    from whisper_tune.models.hf_folder import english_spelling_mapping
-
-    return EnglishTextNormalizer(english_spelling_mapping())(text)
+    return normalize_text(text, "en")
 
 
 def test_transcribe_json(jfk_wav, capsys, embedded_path):

@@ -11,11 +11,9 @@ from whisper_tune.transcribe.hf import transcribe_arrays, transcribe_clip_contex
 
 
 def _normalize(text: str) -> str:
-    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+    from whisper_tune.evaluation.normalize import normalize_text
 
-    from whisper_tune.models.hf_folder import english_spelling_mapping
-
-    return EnglishTextNormalizer(english_spelling_mapping())(text)
+    return normalize_text(text, "en")
 
 
 def test_jfk_exact_sentence(embedded_model, embedded_processor, jfk_audio, jfk_text):
