@@ -287,21 +287,8 @@ def scan_table(table: Path, options: SourceOptions, root: Path | None | bool = T
                 Problem(str(audio), "transcript_not_utf8", f"{where}: column {text_col!r} is not UTF-8", clip_id)
             )
             continue
-        text = clean_text(raw_text)
-        if not text:
-            scan.problems.append(Problem(str(audio), "empty_transcript", f"{where}: column {text_col!r} is empty", clip_id))
-            continue
-        scan.candidates.append(
-            Candidate(
-                clip_id,
-                audio,
-                text,
-                where,
-                dataset_root,
-                _field(record, speaker_col) or None if speaker_col else None,
-                (_field(record, language_col) if language_col else "") or options.language,
-            )
-        )
+        _add_record(scan, record, clip_id, audio, clean_text(raw_text), where, dataset_root,
+                    (text_col, speaker_col, language_col), options)
     return scan
 
 
@@ -531,21 +518,8 @@ def scan_hf_dataset(name: str, options: SourceOptions, hub: bool) -> Scan:
         if problem is not None:
             scan.problems.append(problem)
             continue
-        text = clean_text(_field(record, text_col))
-        if not text:
-            scan.problems.append(Problem(str(audio), "empty_transcript", f"{where}: column {text_col!r} is empty", clip_id))
-            continue
-        scan.candidates.append(
-            Candidate(
-                clip_id,
-                audio,
-                text,
-                where,
-                out_dir,
-                _field(record, speaker_col) or None if speaker_col else None,
-                (_field(record, language_col) if language_col else "") or options.language,
-            )
-        )
+        _add_record(scan, record, clip_id, audio, clean_text(_field(record, text_col)), where, out_dir,
+                    (text_col, speaker_col, language_col), options)
     return scan
 
 
@@ -571,3 +545,24 @@ def _write_hf_audio(value: object, target: Path, where: str, clip_id: str) -> Pr
         return Problem(where, "empty_audio", "the audio holds no samples", clip_id)
     write_wav(target, samples, rate)
     return None
+
+
+def _add_record(
+    scan: Scan,
+    record: dict,
+    clip_id: str,
+    audio: Path,
+    text: str,
+    where: str,
+    root: Path,
+    columns: tuple[str, str | None, str | None],
+    options: SourceOptions,
+) -> None:
+    """A table or dataset row becomes a candidate, or an empty-transcript problem."""
+    text_col, speaker_col, language_col = columns
+    if not text:
+        scan.problems.append(Problem(str(audio), "empty_transcript", f"{where}: column {text_col!r} is empty", clip_id))
+        return
+    speaker = (_field(record, speaker_col) or None) if speaker_col else None
+    language = (_field(record, language_col) if language_col else "") or options.language
+    scan.candidates.append(Candidate(clip_id, audio, text, where, root, speaker, language))
