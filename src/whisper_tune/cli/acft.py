@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from whisper_tune.cli.run_config import add_run_config_arguments, collected_overrides
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -23,12 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: whisper-tune acft --config configs/acft_tiny.yaml model=runs/train/best "
                "train_manifest=data/acft.csv",
     )
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help="ACFT config (.yaml, .yml or .json); without one, the defaults plus overrides")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="override config keys, e.g. model=runs/train/best epochs=2 method=lora")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the latest checkpoint in output_dir (same as resume=auto)")
+    add_run_config_arguments(parser, "ACFT", "model=runs/train/best epochs=2 method=lora")
     parser.set_defaults(handler=run)
 
 
@@ -36,10 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from whisper_tune.acft.config import load_acft_config
     from whisper_tune.acft.runner import run_acft
 
-    overrides = list(args.overrides)
-    if args.resume:
-        overrides.append("resume=auto")
-    config = load_acft_config(args.config, overrides)
+    config = load_acft_config(args.config, collected_overrides(args))
     result = run_acft(config)
     print(f"ACFT: {result.steps} steps in {result.seconds:.0f} s; final loss "
           + (f"{result.final_loss:.4f}" if result.final_loss is not None else "-"))

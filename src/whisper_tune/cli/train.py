@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from whisper_tune.cli.run_config import add_run_config_arguments, collected_overrides
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -18,12 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: whisper-tune train --config configs/tiny_lora.yaml train_manifest=data/train.csv "
                "validation_manifest=data/val.csv max_steps=300",
     )
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help="training config (.yaml, .yml or .json); without one, the defaults plus overrides")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="override config keys, e.g. learning_rate=3e-4 lora.rank=16 method=dora")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the latest checkpoint in output_dir (same as resume=auto)")
+    add_run_config_arguments(parser, "training", "learning_rate=3e-4 lora.rank=16 method=dora")
     parser.add_argument("--merge", action="store_true",
                         help="also write the adapter merged into its base model to output_dir/merged")
     parser.set_defaults(handler=run)
@@ -33,12 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from whisper_tune.training.config import load_train_config
     from whisper_tune.training.recipe import train
 
-    overrides = list(args.overrides)
-    if args.resume:
-        overrides.append("resume=auto")
-    if args.merge:
-        overrides.append("merge=true")
-    config = load_train_config(args.config, overrides)
+    config = load_train_config(args.config, collected_overrides(args, merge="merge=true"))
     result = train(config)
     if _is_main_process():
         _print_result(result)
