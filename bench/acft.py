@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import random
 import subprocess
 import sys
@@ -31,8 +30,6 @@ VOICES = (
     "en-us-nyc+m4", "en-029+f3", "en-gb-x-gbclan+m5", "en-gb-x-gbcwmd+f5", "en-us+m7",
     "en-gb+m6", "en-us+f1",
 )
-#: Contexts evaluated: name -> (offset, floor); None = the full 30-s context.
-SCHEMES = {"full": None, "dyn+8": (8, None), "futo+32": (32, None), "dyn+64": (64, None)}
 
 
 def synth(out_dir: Path, clips: int, seed: int, short: bool = False) -> None:
@@ -41,6 +38,7 @@ def synth(out_dir: Path, clips: int, seed: int, short: bool = False) -> None:
     from whisper_tune.audio import audio_info
     from whisper_tune.data.manifest import ManifestRow, write_manifest
 
+    check_disjoint_from_eval(SHORT_PHRASES + SENTENCES)
     rng = random.Random(seed)
     audio_dir = out_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
@@ -55,6 +53,8 @@ def synth(out_dir: Path, clips: int, seed: int, short: bool = False) -> None:
         path = audio_dir / f"{'w' if short else 'c'}{index:04d}.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-g", str(gap),
                         "-w", str(path), text], check=True, capture_output=True)
+        if short:
+            pad_with_silence(path, lead=rng.uniform(0.0, 0.4), trail=rng.uniform(0.0, 0.3))
         info = audio_info(path)
         rows.append(ManifestRow(path.stem, path, text, info.duration, info.sample_rate, info.channels,
                                 voice, "en"))
@@ -64,102 +64,70 @@ def synth(out_dir: Path, clips: int, seed: int, short: bool = False) -> None:
           f"(median {durations[len(durations) // 2]:.1f} s), {time.perf_counter() - started:.0f} s")
 
 
-WORKER = r"""
-import json, sys
-import numpy as np
-from pywhispercpp.model import Model
-from whisper_tune.audio import load_audio
-model_path, jobs_path, log_path = sys.argv[1:4]
-jobs = json.load(open(jobs_path))
-from pywhispercpp import utils
-model = Model(model_path, redirect_whispercpp_logs_to=log_path, n_threads=1, print_progress=False,
-              print_realtime=False)
-out = []
-for job in jobs:
-    audio = load_audio(job["audio"])
-    segs = model.transcribe(audio, audio_ctx=job["ctx"], language="en", no_context=True,
-                            single_segment=True, max_tokens=224, temperature_inc=0.0,
-                            print_progress=False)
-    out.append(" ".join(s.text.strip() for s in segs).strip())
-json.dump(out, sys.stdout)
-"""
+def pad_with_silence(path: Path, lead: float, trail: float) -> None:
+    """Real one-word recordings (keyword datasets, dictation) start and end with some silence;
+    espeak-ng's do not. Rewritten in place (bench data, not a user file)."""
+    import numpy as np
+    import soundfile as sf
+
+    audio, rate = sf.read(path, dtype="float32")
+    pad = lambda seconds: np.zeros(int(seconds * rate), dtype=np.float32)
+    sf.write(path, np.concatenate([pad(lead), audio, pad(trail)]), rate, subtype="PCM_16")
 
 
-def whispercpp_transcribe(ggml: Path, jobs: list[dict]) -> list[str]:
-    with tempfile.TemporaryDirectory() as tmp:
-        jobs_path = Path(tmp) / "jobs.json"
-        jobs_path.write_text(json.dumps(jobs))
-        log_path = Path(tmp) / "log.txt"
-        proc = subprocess.run([sys.executable, "-c", WORKER, str(ggml), str(jobs_path), str(log_path)],
-                              capture_output=True, text=True, timeout=3600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"whisper.cpp worker failed: {proc.stderr[-2000:]}")
-        return json.loads(proc.stdout)
+def check_disjoint_from_eval(phrases) -> None:
+    """Training phrases must share no transcript with the evaluation clips."""
+    import re
+
+    manifest = REPO / ".." / "shared" / "audio" / "real" / "manifest.csv"
+    if not manifest.exists():
+        return
+    norm = lambda text: re.sub(r"[^a-z ]", "", text.lower()).strip()
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        held_out = {norm(row["text"]) for row in csv.DictReader(handle)}
+    shared = sorted(p for p in phrases if norm(p) in held_out)
+    if shared:
+        raise SystemExit(f"training phrases also transcribe evaluation clips: {shared}")
 
 
-def context_for(scheme, n_samples: int) -> int:
-    if scheme is None:
-        return 0  # whisper.cpp: 0 = the model's full context
-    offset, floor = scheme
-    ctx = math.ceil(n_samples / 320) + offset
-    return min(max(ctx, floor or 1), 1500)
+#: Contexts evaluated (whisper_tune.evaluation.contexts labels): the full 30 s, then
+#: ceil(samples/320) + 8 / + 32 (FUTO Voice Input) / + 64 without floor, and FUTO Keyboard's
+#: + 32 with its 160 floor.
+CONTEXTS = ("full", "futo+8", "futo+32", "futo+64", "futo")
 
 
-def word_errors(ref: str, hyp: str) -> tuple[int, int]:
-    r, h = ref.split(), hyp.split()
-    row = list(range(len(h) + 1))
-    for i, rw in enumerate(r, 1):
-        prev, row[0] = row[0], i
-        for j, hw in enumerate(h, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
-    return row[-1], len(r)
-
-
-def looped(text: str, ref_words: int) -> bool:
-    """A repetition loop: far more words than spoken, or a 3-gram repeated 4+ times."""
-    words = text.split()
-    if len(words) > 2 * ref_words + 10:
-        return True
-    grams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
-    return any(grams.count(g) >= 4 for g in set(grams))
-
-
-def evaluate(models: list[str], out: Path, dtype: str) -> None:
-    from whisper_normalizer.english import EnglishTextNormalizer
-
-    from whisper_tune.audio import load_audio
+def evaluate(models: list[str], out: Path, dtype: str, beam_size: int) -> None:
+    """whisper.cpp decoding as FUTO deploys it (no timestamps for clips under 25 s, no
+    temperature fallback), through the product's own evaluator: `whisper-tune eval`."""
+    from whisper_tune.evaluation.eval import evaluate as evaluate_model
+    from whisper_tune.evaluation.eval import load_clips
     from whisper_tune.export.exporter import export_ggml
+    from whisper_tune.transcribe.types import DecodeOptions
 
-    real = REPO / ".." / "shared" / "audio" / "real"
-    with open(real / "manifest.csv", newline="", encoding="utf-8") as handle:
-        clips = list(csv.DictReader(handle))
-    norm = EnglishTextNormalizer()
-    samples = {c["file"]: len(load_audio(real / c["file"])) for c in clips}
-    results = {}
+    clips = load_clips(REPO / ".." / "shared" / "audio" / "real" / "manifest.csv")
+    options = DecodeOptions(beam_size=beam_size)
+    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for spec in models:
             ggml = export_ggml(spec, dtype, Path(tmp) / f"{Path(spec).name}-{dtype}.bin").path
             results[spec] = {}
-            for name, scheme in SCHEMES.items():
-                jobs = [{"audio": str(real / c["file"]), "ctx": context_for(scheme, samples[c["file"]])}
-                        for c in clips]
-                started = time.perf_counter()
-                texts = whispercpp_transcribe(ggml, jobs)
-                errors = words = loops = 0
-                for clip, text in zip(clips, texts):
-                    ref, hyp = norm(clip["text"]), norm(text)
-                    e, n = word_errors(ref, hyp)
-                    errors, words = errors + e, words + n
-                    loops += looped(hyp, n)
-                results[spec][name] = {"wer": round(100 * errors / words, 2), "loops": loops,
-                                       "seconds": round(time.perf_counter() - started, 1),
-                                       "texts": texts}
-                print(f"{spec} {name}: WER {100 * errors / words:.2f} loops {loops}", flush=True)
+            for label in CONTEXTS:
+                report = evaluate_model(ggml, clips, backend="whispercpp", audio_ctx=label, options=options)
+                totals = report.totals()
+                results[spec][label] = {
+                    "wer": round(100 * totals["wer"], 2), "loops": totals["loops"],
+                    "seconds": round(report.seconds, 1),
+                    "looping_clips": [r.id for r in report.rows if r.loop],
+                    "texts": [r.hypothesis for r in report.rows],
+                }
+                print(f"{spec} {label}: WER {100 * totals['wer']:.2f} loops {totals['loops']} "
+                      f"{results[spec][label]['looping_clips']}", flush=True)
     out.write_text(json.dumps(results, indent=2))
-    print("| model | " + " | ".join(SCHEMES) + " |")
-    print("|---|" + "---|" * len(SCHEMES))
+    print(f"\nwhisper.cpp, {dtype}, beam {beam_size}; WER % (loops of {len(clips)} clips)\n")
+    print("| model | " + " | ".join(CONTEXTS) + " |")
+    print("|---|" + "---|" * len(CONTEXTS))
     for spec, row in results.items():
-        cells = [f"{row[n]['wer']:.2f} ({row[n]['loops']} loops)" for n in SCHEMES]
+        cells = [f"{row[c]['wer']:.2f} ({row[c]['loops']})" for c in CONTEXTS]
         print(f"| {spec} | " + " | ".join(cells) + " |")
 
 
@@ -175,11 +143,12 @@ def main() -> None:
     e.add_argument("models", nargs="+")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--dtype", default="f16")
+    e.add_argument("--beam-size", type=int, default=1, help="1 = greedy (default); FUTO's apps offer 5")
     args = parser.parse_args()
     if args.cmd == "synth":
         synth(args.out_dir, args.clips, args.seed, args.short)
     else:
-        evaluate(args.models, args.out, args.dtype)
+        evaluate(args.models, args.out, args.dtype, args.beam_size)
 
 
 if __name__ == "__main__":
