@@ -58,6 +58,19 @@ def test_clamped_to_encoder_range():
     assert all(1 <= ContextSampler().sample(n, 0, str(n)) <= 1500 for n in range(1, 30 * SR, 9_973))
 
 
+def test_full_scheme_is_the_whole_encoder_whatever_the_clip():
+    sampler = only("full")
+    assert {sampler.sample(n, 0, str(n)) for n in (1, 16_000, 160_000, 463_000)} == {1500}
+    assert only("full", ceiling=448).sample(16_000, 0, "x") == 448
+    assert sampler.support(16_000) == (1500, 1500)
+
+
+def test_default_mix_draws_the_full_anchor_about_a_tenth_of_the_time():
+    draws = [ContextSampler(seed=1).sample(3 * SR, 0, str(i)) for i in range(2000)]
+    # A 3-s clip reaches 1500 only through the full scheme (weight 0.1 of 1.0).
+    assert 0.07 < draws.count(1500) / len(draws) < 0.13
+
+
 def test_deterministic_in_seed_epoch_and_key():
     a, b = ContextSampler(seed=3), ContextSampler(seed=3)
     keys = [f"k{i}" for i in range(50)]

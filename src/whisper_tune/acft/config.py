@@ -4,9 +4,10 @@ It extends the generic loop's :class:`~whisper_tune.training.config.LoopConfig`,
 keys (learning_rate, epochs, batch_size, mixed_precision, save_every, resume, ...) are the
 same as ``train``'s and stay flat. Defaults are FUTO's (futo-org/whisper-acft; FACTS.md
 section 4): every parameter, Adam (AdamW with weight decay 0 is Adam), constant learning rate
-1e-6, 8 epochs, clips up to 29 s, no gradient clipping, no cross-entropy. Two deliberate
-departures, both settable back: batches of 8 (FUTO: 1) that share one context, and a context
-sampler that also covers FUTO's deployed formula (:mod:`whisper_tune.acft.context`).
+1e-6, 8 epochs, clips up to 29 s, no gradient clipping, no cross-entropy. Three deliberate
+departures, all settable back: batches of 8 (FUTO: 1) that share one context, a context
+sampler that also covers FUTO's deployed formulas, and a small share of full-context batches
+that anchor the model where it was already right (:mod:`whisper_tune.acft.context`).
 
     cfg = load_acft_config("configs/acft_tiny.yaml", ["learning_rate=1e-5", "epochs=2"])
 """
@@ -26,14 +27,17 @@ from whisper_tune.training.config import WHISPER_LINEAR_MODULES, LoopConfig, Lor
 
 @dataclass(kw_only=True)
 class ContextConfig:
-    """How training contexts are drawn: relative weights of the three schemes."""
+    """How training contexts are drawn: relative weights of the four schemes."""
 
-    jitter_weight: float = field(default=0.5, metadata=doc(
+    jitter_weight: float = field(default=0.4, metadata=doc(
         "FUTO's notebook: round(50*s) + jitter in [-min(64, n//3), min(64, n//3))", min=0.0))
     deployed_weight: float = field(default=0.3, metadata=doc(
         "FUTO Voice Input: ceil(samples/320) + one of `offsets`", min=0.0))
     deployed_floor_weight: float = field(default=0.2, metadata=doc(
         "FUTO Keyboard: the same, but at least `floor` positions", min=0.0))
+    full_weight: float = field(default=0.1, metadata=doc(
+        "the full 1500 positions, an anchor that keeps full-context behaviour (not in FUTO's "
+        "notebook; 0 = FUTO's mix)", min=0.0))
     offsets: list[int] = field(default_factory=lambda: [8, 32, 64], metadata=doc(
         "offsets (positions of 20 ms) for the deployed schemes; FUTO deploys +32"))
     floor: int = field(default=160, metadata=doc("FUTO Keyboard's minimum context", min=0, max=1500))
@@ -41,10 +45,10 @@ class ContextConfig:
 
     def weights(self) -> dict[str, float]:
         return {"jitter": self.jitter_weight, "deployed": self.deployed_weight,
-                "deployed_floor": self.deployed_floor_weight}
+                "deployed_floor": self.deployed_floor_weight, "full": self.full_weight}
 
     def validate(self) -> None:
-        if self.jitter_weight + self.deployed_weight + self.deployed_floor_weight <= 0:
+        if sum(self.weights().values()) <= 0:
             raise ConfigError("context.*_weight are all 0; give at least one scheme a positive weight")
         if any(not 0 <= o <= 1500 for o in self.offsets):
             raise ConfigError(f"context.offsets={self.offsets}: each offset must be 0 to 1500 positions")
