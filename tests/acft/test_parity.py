@@ -6,20 +6,16 @@ would fix a model for a context no phone ever runs. So: tiny.en exported to f16 
 decoded by whisper.cpp (in a subprocess) at a given audio_ctx, against our HF greedy decoder
 at the same context.
 
-whisper.cpp computes in f16 and HF in f32, so at a near-tie between the two best tokens they
-may pick differently (measured: 0.09 and 0.31 logits apart on jfk's 4 s at 232 and 432). The
-check is therefore, besides exact equality where margins are clear, a teacher-forced one:
-at EVERY step of whisper.cpp's output, its token must be HF's best or within
-``TIE_MARGIN`` logits of it. The popular wrong implementation (full 30-s encoder, output cut
-to n positions) fails that check, so it has teeth.
+whisper.cpp computes in f16 and HF in f32, so the check is teacher-forced: at EVERY step of
+whisper.cpp's output, its token must be HF's best, or within ``TIE_MARGIN`` logits of it (a
+float16 rounding tie). Measured with flash attention off (the runner's default): the largest
+shortfall over all cases is below 0.01 logits. With whisper.cpp 1.8's flash attention it was
+up to 2.7 logits, because that path also attends to stale encoder rows past audio_ctx (see
+whisper_tune/whispercpp/runner.py). The popular wrong implementation (full 30-s encoder,
+output cut to n positions) misses by 0.4-1.3 logits, so the check has teeth.
 """
 
 from __future__ import annotations
-
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -30,49 +26,24 @@ from whisper_tune.models import encode_short
 pytestmark = pytest.mark.shared
 
 MAX_TOKENS = 48
-TIE_MARGIN = 0.5  # logits
+TIE_MARGIN = 0.05  # logits
 # (seconds of jfk.wav, audio_ctx): 4 s at FUTO Voice Input's context (it loops), at a longer
-# short context, and at the full context; the whole clip at FUTO's context.
-CASES = ((4.0, 232), (4.0, 432), (4.0, 1500), (11.0, 583))
-
-_WORKER = r"""
-import json, sys
-import _pywhispercpp as pw
-from whisper_tune.audio import load_audio
-model, wav, cases, max_tokens = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
-ctx = pw.whisper_init_from_file_with_params(model, pw.whisper_context_default_params())
-if ctx is None:
-    sys.exit(3)
-audio_all = load_audio(wav)
-eot = pw.whisper_token_eot(ctx)
-out = []
-for seconds, audio_ctx in cases:
-    audio = audio_all[: int(seconds * 16000)]
-    p = pw.whisper_full_default_params(pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY)
-    p.greedy = {"best_of": 1}; p.temperature = 0.0; p.temperature_inc = 0.0; p.no_context = True
-    p.print_progress = False; p.print_realtime = False; p.print_timestamps = False
-    p.n_threads = 2; p.language = "en"; p.max_tokens = max_tokens; p.audio_ctx = audio_ctx
-    p.no_timestamps = True; p.single_segment = True; p.suppress_nst = True
-    if pw.whisper_full(ctx, p, audio, audio.size) != 0:
-        sys.exit(4)
-    ids = [pw.whisper_full_get_token_id(ctx, s, i)
-           for s in range(pw.whisper_full_n_segments(ctx)) for i in range(pw.whisper_full_n_tokens(ctx, s))]
-    out.append([t for t in ids if t < eot])
-print(json.dumps(out))
-"""
-
+# short context, and at the full context; the whole clip at FUTO's context and cut short
+# (400 positions = 8 s of its 11 s).
+CASES = ((4.0, 232), (4.0, 432), (4.0, 1500), (11.0, 583), (11.0, 400))
 
 @pytest.fixture(scope="module")
-def whispercpp_tokens(tmp_path_factory, embedded_path, jfk_wav):
+def whispercpp_tokens(tmp_path_factory, embedded_path, jfk_audio):
+    """whisper.cpp's greedy tokens for each case, all decoded in one whisper.cpp process (as
+    an app does), through the project's runner (flash attention off: see runner.py)."""
     from whisper_tune.export.exporter import export_ggml
+    from whisper_tune.transcribe import DecodeOptions
+    from whisper_tune.whispercpp import transcribe_ggml
 
     ggml = export_ggml("embedded:tiny.en", "f16", tmp_path_factory.mktemp("acft-parity") / "tiny.en-f16.bin").path
-    proc = subprocess.run(
-        [sys.executable, "-c", _WORKER, str(ggml), str(jfk_wav), json.dumps(CASES), str(MAX_TOKENS)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "GGML_NO_BACKTRACE": "1"},
-    )
-    assert proc.returncode == 0, f"whisper.cpp failed ({proc.returncode}): {proc.stderr[-2000:]}"
-    return dict(zip(CASES, json.loads(proc.stdout.strip().splitlines()[-1])))
+    clips = [jfk_audio[: int(seconds * 16000)] for seconds, _ in CASES]
+    results = transcribe_ggml(ggml, clips, DecodeOptions(max_tokens=MAX_TOKENS), [n for _, n in CASES])
+    return {case: result.tokens for case, result in zip(CASES, results)}
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +114,7 @@ def test_short_context_greedy_tokens_agree_until_a_near_tie(whispercpp_tokens, e
 def test_the_cut_full_encoder_does_not_match_whispercpp(whispercpp_tokens, embedded_model, features):
     """The check above can fail: the wrong implementation's model disagrees with whisper.cpp."""
     worst = 0.0
-    for seconds, n_ctx in [(4.0, 232), (4.0, 432), (11.0, 583)]:
+    for seconds, n_ctx in [(4.0, 232), (4.0, 432), (11.0, 583), (11.0, 400)]:
         states = _wrong_encoder(embedded_model, features[seconds], n_ctx)
         worst = max(worst, float(_shortfalls(embedded_model, states, whispercpp_tokens[(seconds, n_ctx)]).max()))
-    assert worst > 2 * TIE_MARGIN
+    assert worst > 5 * TIE_MARGIN

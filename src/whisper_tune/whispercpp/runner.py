@@ -11,6 +11,14 @@ fallback, no timestamps, no context, one segment, the same language and task, th
 token cap, blank suppression at the first step, and the reference model's suppress list
 (see :mod:`.suppress`). whisper.cpp's "no speech" and entropy checks are disabled because
 the HF side has no equivalent (they only decide about fallback, which is off).
+
+Flash attention is off by default although whisper.cpp 1.8 turns it on: its flash path
+runs cross-attention over ``audio_ctx`` rounded up to a multiple of 256 with no mask, so a
+shortened context (FUTO's) also attends to up to 255 stale encoder rows, zeros in a fresh
+state or the previous clip's. Measured with tiny.en: a clip at audio_ctx 290 decoded right
+after a 7.7-s clip repeats that clip's last words ("in this regard, in this regard, ..."),
+and whether a clip loops depends on the clip before it. FUTO's apps run without flash
+attention; ``flash_attn=True`` reproduces whisper-cli's default.
 """
 
 from __future__ import annotations
@@ -128,13 +136,15 @@ def transcribe_ggml(
     *,
     suppress_tokens: Iterable[int] | None = None,
     n_threads: int | None = None,
+    flash_attn: bool = False,
 ) -> list[Transcript]:
     """Decode 16 kHz mono float32 ``clips`` with the GGML file in one whisper.cpp process.
 
     ``contexts`` gives each clip its own audio_ctx (None = full 30 s); without it every clip
     uses ``options.audio_ctx``. ``suppress_tokens`` is the reference model's suppress list
     (generation_config.suppress_tokens); without it whisper.cpp's own non-speech list is
-    used. ``timeout`` bounds the whole run (default: 60 s + 30 s per clip). Raises
+    used. ``flash_attn`` turns on whisper.cpp's flash attention (see the module docs for why
+    it is off). ``timeout`` bounds the whole run (default: 60 s + 30 s per clip). Raises
     :class:`WhisperCppRunError` on a crash, abort, hang or failed load.
     """
     from whisper_tune.formats.ggml import read_ggml
@@ -160,6 +170,7 @@ def transcribe_ggml(
         "contexts": [_cpp_audio_ctx(c, ggml.hparams.n_audio_ctx) for c in contexts],
         "suppress_nst": plan["suppress_nst"],
         "suppress_regex": plan["regex"],
+        "flash_attn": bool(flash_attn),
     }
     limit = timeout if timeout is not None else LOAD_SECONDS + SECONDS_PER_CLIP * len(clips)
     records, _ = _run_worker(path, "decode", clips, request, limit)

@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
 
     with open(job / "results.jsonl", "w", encoding="utf-8") as out:
         started = time.perf_counter()
-        ctx = pw.whisper_init_from_file_with_params(request["model"], pw.whisper_context_default_params())
+        ctx = pw.whisper_init_from_file_with_params(request["model"], _context_params(pw, request))
         if _load_failed(job / "log.txt"):
             _emit(out, {"event": "load_failed"})
             return EXIT_LOAD_FAILED
@@ -64,6 +64,16 @@ def main(argv: list[str]) -> int:
                 return EXIT_DECODE_FAILED
             _emit(out, {"event": "clip", "index": index, **record})
     return 0
+
+
+def _context_params(pw: Any, request: dict[str, Any]) -> Any:
+    params = pw.whisper_context_default_params()
+    # whisper.cpp 1.8's flash-attention path runs cross-attention over audio_ctx rounded up to
+    # 256 positions without a mask: with a short audio_ctx the decoder also attends to stale
+    # encoder rows (zeros, or the previous clip's), which makes clips loop or repeat the last
+    # clip's words. Off unless asked for (FUTO's apps run without it). See runner.py.
+    params.flash_attn = bool(request.get("flash_attn", False))
+    return params
 
 
 def _load_failed(log_file: Path) -> bool:
