@@ -1,11 +1,15 @@
 """ACFT benchmark: synthesize training speech, run ACFT, measure WER/loops in whisper.cpp.
 
-    python bench/acft.py synth OUT_DIR [--clips 400] [--seed 7]
-        espeak-ng speech (bench/acft_sentences.py, 13 voices, 120-200 wpm) -> OUT_DIR/manifest.csv
+    python bench/acft.py synth OUT_DIR [--clips 400] [--seed 7] [--short]
+        espeak-ng speech (bench/acft_sentences.py, 13 voices, 120-200 wpm, silence around the
+        words and a -75..-45 dBFS noise floor like a microphone) -> OUT_DIR/manifest.csv
+    python bench/acft.py data OUT_DIR
+        the training set of docs/BENCHMARKS.md: 240 sentence clips + 320 short-phrase clips,
+        joined into OUT_DIR/train.csv
     python bench/acft.py eval MODEL_DIR [MODEL_DIR ...] --out results.json
         export each model to GGML f16, transcribe ../shared/audio/real (evaluation only) in
-        whisper.cpp (subprocess) at the full context and at FUTO's dynamic contexts, print a
-        Markdown table of WER and loops.
+        whisper.cpp (subprocess, `whisper-tune eval`'s decoding) at the full context and at
+        FUTO's dynamic contexts, print a Markdown table of WER and loops.
 
 The real clips are never used for training. Needs espeak-ng (synth) and ../shared (eval).
 """
@@ -53,8 +57,8 @@ def synth(out_dir: Path, clips: int, seed: int, short: bool = False) -> None:
         path = audio_dir / f"{'w' if short else 'c'}{index:04d}.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-g", str(gap),
                         "-w", str(path), text], check=True, capture_output=True)
-        if short:
-            pad_with_silence(path, lead=rng.uniform(0.0, 0.4), trail=rng.uniform(0.0, 0.3))
+        like_a_recording(path, lead=rng.uniform(0.0, 0.4), trail=rng.uniform(0.0, 0.4),
+                         noise_dbfs=rng.uniform(-75.0, -45.0), seed=rng.randrange(2**32))
         info = audio_info(path)
         rows.append(ManifestRow(path.stem, path, text, info.duration, info.sample_rate, info.channels,
                                 voice, "en"))
@@ -64,15 +68,20 @@ def synth(out_dir: Path, clips: int, seed: int, short: bool = False) -> None:
           f"(median {durations[len(durations) // 2]:.1f} s), {time.perf_counter() - started:.0f} s")
 
 
-def pad_with_silence(path: Path, lead: float, trail: float) -> None:
-    """Real one-word recordings (keyword datasets, dictation) start and end with some silence;
-    espeak-ng's do not. Rewritten in place (bench data, not a user file)."""
+def like_a_recording(path: Path, lead: float, trail: float, noise_dbfs: float, seed: int) -> None:
+    """Make an espeak-ng clip look like a microphone recording: some silence before and after
+    the words (keyword and dictation clips have 0.1-0.5 s) and a noise floor (real clips sit
+    at -45 to -75 dBFS; espeak-ng's output is digital silence between words). Without both,
+    ACFT never sees the noise-to-padding edge that every real clip has in whisper.cpp.
+    Rewritten in place (bench data, not a user file)."""
     import numpy as np
     import soundfile as sf
 
     audio, rate = sf.read(path, dtype="float32")
-    pad = lambda seconds: np.zeros(int(seconds * rate), dtype=np.float32)
-    sf.write(path, np.concatenate([pad(lead), audio, pad(trail)]), rate, subtype="PCM_16")
+    audio = np.concatenate([np.zeros(int(lead * rate), np.float32), audio, np.zeros(int(trail * rate), np.float32)])
+    noise = np.random.default_rng(seed).standard_normal(audio.size).astype(np.float32)
+    audio += noise * np.float32(10 ** (noise_dbfs / 20))
+    sf.write(path, np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16")
 
 
 def check_disjoint_from_eval(phrases) -> None:
@@ -88,6 +97,17 @@ def check_disjoint_from_eval(phrases) -> None:
     shared = sorted(p for p in phrases if norm(p) in held_out)
     if shared:
         raise SystemExit(f"training phrases also transcribe evaluation clips: {shared}")
+
+
+def training_data(out_dir: Path) -> None:
+    """The ACFT training set of docs/BENCHMARKS.md: 240 sentence clips (seed 12) and 320
+    one-to-three-word clips (seed 11), joined into OUT_DIR/train.csv."""
+    from whisper_tune.data.manifest import read_manifest, write_manifest
+
+    synth(out_dir / "long", 240, 12)
+    synth(out_dir / "short", 320, 11, short=True)
+    rows = read_manifest(out_dir / "long" / "manifest.csv") + read_manifest(out_dir / "short" / "manifest.csv")
+    print(f"{len(rows)} clips -> {write_manifest(rows, out_dir / 'train.csv')}")
 
 
 #: Contexts evaluated (whisper_tune.evaluation.contexts labels): the full 30 s, then
@@ -139,6 +159,8 @@ def main() -> None:
     s.add_argument("--clips", type=int, default=400)
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--short", action="store_true", help="1-3 word phrases (single-word dictation)")
+    d = sub.add_parser("data", help="the benchmark's ACFT training set (synth twice, joined)")
+    d.add_argument("out_dir", type=Path)
     e = sub.add_parser("eval")
     e.add_argument("models", nargs="+")
     e.add_argument("--out", type=Path, required=True)
@@ -147,6 +169,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.cmd == "synth":
         synth(args.out_dir, args.clips, args.seed, args.short)
+    elif args.cmd == "data":
+        training_data(args.out_dir)
     else:
         evaluate(args.models, args.out, args.dtype, args.beam_size)
 
