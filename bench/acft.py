@@ -17,7 +17,6 @@ The real clips are never used for training. Needs espeak-ng (synth) and ../share
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import subprocess
@@ -85,16 +84,16 @@ def like_a_recording(path: Path, lead: float, trail: float, noise_dbfs: float, s
 
 
 def check_disjoint_from_eval(phrases) -> None:
-    """Training phrases must share no transcript with the evaluation clips."""
-    import re
+    """Training phrases must share no transcript with the evaluation clips, compared after the
+    normalization WER is scored with ("Ten." and "ten" are the same transcript)."""
+    from whisper_tune.data.manifest import read_manifest
+    from whisper_tune.evaluation.normalize import normalize_text
 
     manifest = REPO / ".." / "shared" / "audio" / "real" / "manifest.csv"
     if not manifest.exists():
         return
-    norm = lambda text: re.sub(r"[^a-z ]", "", text.lower()).strip()
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        held_out = {norm(row["text"]) for row in csv.DictReader(handle)}
-    shared = sorted(p for p in phrases if norm(p) in held_out)
+    held_out = {normalize_text(row.text) for row in read_manifest(manifest)}
+    shared = sorted(p for p in phrases if normalize_text(p) in held_out)
     if shared:
         raise SystemExit(f"training phrases also transcribe evaluation clips: {shared}")
 
