@@ -13,14 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from whisper_tune.errors import AudioError
-
-SAMPLE_RATE = 16_000
-#: Samples per mel frame (10 ms) and per encoder position (20 ms) at 16 kHz.
-HOP_LENGTH = 160
-SAMPLES_PER_TOKEN = 2 * HOP_LENGTH
-#: Whisper's fixed input window.
-CHUNK_SECONDS = 30
-N_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE
+from whisper_tune.whisper_constants import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from whisper_tune.audio import SAMPLE_RATE, resample, write_wav
+from whisper_tune.audio import resample, write_wav
 from whisper_tune.errors import AudioError, DataError
+from whisper_tune.whisper_constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from typing import Literal
 from whisper_tune.config import doc, load_config
 from whisper_tune.errors import ConfigError
 from whisper_tune.training.config import WHISPER_LINEAR_MODULES, LoopConfig, LoraConfig
+from whisper_tune.whisper_constants import CHUNK_SECONDS, FULL_AUDIO_CTX
 
 
 @dataclass(kw_only=True)
@@ -40,8 +41,8 @@ class ContextConfig:
         "notebook; 0 = FUTO's mix)", min=0.0))
     offsets: list[int] = field(default_factory=lambda: [8, 32, 64], metadata=doc(
         "offsets (positions of 20 ms) for the deployed schemes; FUTO deploys +32"))
-    floor: int = field(default=160, metadata=doc("FUTO Keyboard's minimum context", min=0, max=1500))
-    max_jitter: int = field(default=64, metadata=doc("FUTO's jitter limit in positions", min=0, max=1500))
+    floor: int = field(default=160, metadata=doc("FUTO Keyboard's minimum context", min=0, max=FULL_AUDIO_CTX))
+    max_jitter: int = field(default=64, metadata=doc("FUTO's jitter limit in positions", min=0, max=FULL_AUDIO_CTX))
 
     def weights(self) -> dict[str, float]:
         return {"jitter": self.jitter_weight, "deployed": self.deployed_weight,
@@ -50,8 +51,8 @@ class ContextConfig:
     def validate(self) -> None:
         if sum(self.weights().values()) <= 0:
             raise ConfigError("context.*_weight are all 0; give at least one scheme a positive weight")
-        if any(not 0 <= o <= 1500 for o in self.offsets):
-            raise ConfigError(f"context.offsets={self.offsets}: each offset must be 0 to 1500 positions")
+        if any(not 0 <= o <= FULL_AUDIO_CTX for o in self.offsets):
+            raise ConfigError(f"context.offsets={self.offsets}: each offset must be 0 to {FULL_AUDIO_CTX} positions")
         if (self.deployed_weight or self.deployed_floor_weight) and not self.offsets:
             raise ConfigError("context.offsets is empty but a deployed scheme has weight; give e.g. [32]")
 
@@ -90,7 +91,7 @@ class AcftConfig(LoopConfig):
         "full = every parameter (FUTO); lora = a LoRA adapter, merged into the saved model"))
     lora: LoraConfig = field(default_factory=_acft_lora, metadata=doc("adapter settings (method: lora)"))
     max_clip_seconds: float = field(default=29.0, metadata=doc(
-        "clips longer than this are skipped (FUTO: 29)", min=0.1, max=30.0))
+        "clips longer than this are skipped (FUTO: 29)", min=0.1, max=float(CHUNK_SECONDS)))
     lowercase: bool = field(default=False, metadata=doc(
         "lowercase transcripts before tokenizing (FUTO trained on lowercased FLEURS)"))
     language: str | None = field(default=None, metadata=doc(

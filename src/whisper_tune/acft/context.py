@@ -36,12 +36,10 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from whisper_tune.audio import SAMPLE_RATE, SAMPLES_PER_TOKEN
 from whisper_tune.errors import ConfigError
-from whisper_tune.models.short_encoder import FULL_AUDIO_CTX, FUTO_FLOOR, FUTO_OFFSET
+from whisper_tune.models.short_encoder import FUTO_FLOOR, FUTO_OFFSET
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX, POSITIONS_PER_SECOND, SAMPLE_RATE, SAMPLES_PER_POSITION
 
-#: Positions per second of audio (one per 20 ms).
-POSITIONS_PER_SECOND = SAMPLE_RATE / SAMPLES_PER_TOKEN
 #: FUTO's jitter is at most this many positions either way.
 MAX_JITTER = 64
 SCHEMES: tuple[str, ...] = ("jitter", "deployed", "deployed_floor", "full")
@@ -107,7 +105,7 @@ class ContextSampler:
             if bound > 0:
                 n_ctx += rng.randrange(-bound, bound)
         elif scheme in ("deployed", "deployed_floor"):
-            n_ctx = math.ceil(n_samples / SAMPLES_PER_TOKEN) + int(rng.choice(list(self.offsets)))
+            n_ctx = math.ceil(n_samples / SAMPLES_PER_POSITION) + int(rng.choice(list(self.offsets)))
             if scheme == "deployed_floor":
                 n_ctx = max(n_ctx, self.floor)
         elif scheme == "full":
@@ -120,7 +118,7 @@ class ContextSampler:
         """The smallest and largest context any scheme can give ``n_samples`` (for docs/tests)."""
         n = round(POSITIONS_PER_SECOND * n_samples / SAMPLE_RATE)
         bound = jitter_bound(n, self.max_jitter)
-        deployed = math.ceil(n_samples / SAMPLES_PER_TOKEN)
+        deployed = math.ceil(n_samples / SAMPLES_PER_POSITION)
         low = [n - bound] if self.weights.get("jitter", 0) else []
         high = [n + bound - 1 if bound else n] if self.weights.get("jitter", 0) else []
         if self.weights.get("deployed", 0):

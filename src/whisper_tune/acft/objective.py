@@ -34,7 +34,8 @@ import torch
 from torch import nn
 
 from whisper_tune.errors import ConfigError, TrainingError
-from whisper_tune.models.short_encoder import FULL_AUDIO_CTX, encode_short
+from whisper_tune.models.short_encoder import encode_short
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 from whisper_tune.transcribe.hf import SpecialTokens
 
 log = logging.getLogger(__name__)

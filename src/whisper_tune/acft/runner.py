@@ -39,9 +39,9 @@ from torch import nn
 from whisper_tune.acft.config import AcftConfig
 from whisper_tune.acft.context import ContextSampler
 from whisper_tune.acft.objective import AcftBatch, AcftObjective, ProbeTokenizer, collate
-from whisper_tune.audio import SAMPLE_RATE, SAMPLES_PER_TOKEN
 from whisper_tune.errors import DataError, TrainingError
 from whisper_tune.models.short_encoder import FUTO_OFFSET, clamp_audio_ctx
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX, SAMPLE_RATE, SAMPLES_PER_POSITION
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ class AcftTask:
         units = 0
         for indices in _sorted_chunks(self.eval.frames, self.config.batch_size):
             longest = max(self.eval.samples[i] for i in indices)
-            futo = clamp_audio_ctx(math.ceil(longest / SAMPLES_PER_TOKEN) + FUTO_OFFSET)
-            for name, n_ctx in (("mse_futo", futo), ("mse_full", 1500)):
+            futo = clamp_audio_ctx(math.ceil(longest / SAMPLES_PER_POSITION) + FUTO_OFFSET)
+            for name, n_ctx in (("mse_futo", futo), ("mse_full", FULL_AUDIO_CTX)):
                 batch = self.eval.batch(indices, n_ctx, self.special.eot, prefix="eval:").to(self.device)
                 loss, _ = self.objective.loss(student, batch)
                 sums[name] += float(loss) * int(batch.mask.sum())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX, POSITIONS_PER_SECOND
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -24,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--language", default=None, help="language code for multilingual models (default: detect)")
     parser.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
     parser.add_argument("--audio-ctx", type=int, default=None, metavar="N",
-                        help="encoder context in positions (1-1500, 50 per second); default: full 30 s")
+                        help=f"encoder context in positions (1-{FULL_AUDIO_CTX}, {POSITIONS_PER_SECOND} per second); "
+                             "default: full 30 s")
     parser.add_argument("--beam-size", type=int, default=1, help="1 = greedy (default)")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     parser.add_argument("--json", action="store_true", help="print JSON: text, duration and timing per file")
@@ -35,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from whisper_tune.errors import AudioError
     from whisper_tune.transcribe import DecodeOptions
 
-    if args.audio_ctx is not None and not 1 <= args.audio_ctx <= 1500:
-        raise AudioError(f"--audio-ctx {args.audio_ctx} is out of range; expected 1 to 1500")
+    if args.audio_ctx is not None and not 1 <= args.audio_ctx <= FULL_AUDIO_CTX:
+        raise AudioError(f"--audio-ctx {args.audio_ctx} is out of range; expected 1 to {FULL_AUDIO_CTX}")
     options = DecodeOptions(language=args.language, task=args.task, audio_ctx=args.audio_ctx,
                             beam_size=args.beam_size)
     if args.backend == "whispercpp":

@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from whisper_tune.audio import SAMPLE_RATE, load_audio
+from whisper_tune.audio import load_audio
 from whisper_tune.data.features import FeatureCache, content_frames, log_mel
 from whisper_tune.data.manifest import ManifestRow
 from whisper_tune.errors import ConfigError
+from whisper_tune.whisper_constants import SAMPLE_RATE
 
 #: Megabatches hold this many batches; lengths are sorted within one (as transformers'
 #: LengthGroupedSampler does), which keeps batches tight but still varied between epochs.

@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from whisper_tune.audio import HOP_LENGTH, SAMPLE_RATE, load_audio
+from whisper_tune.audio import load_audio
 from whisper_tune.errors import ConfigError
 from whisper_tune.fileio import atomic_open, atomic_write_json
+from whisper_tune.whisper_constants import HOP_LENGTH, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

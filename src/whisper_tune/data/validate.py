@@ -23,11 +23,12 @@ from whisper_tune.data.manifest import ManifestRow
 from whisper_tune.data.report import Problem
 from whisper_tune.data.sources import UNSUPPORTED_AUDIO_EXTENSIONS, Candidate
 from whisper_tune.errors import ConfigError
+from whisper_tune.whisper_constants import CHUNK_SECONDS
 
 log = logging.getLogger(__name__)
 
 #: Whisper's window: longer clips would be cut off in training.
-MAX_SECONDS = 30.0
+MAX_SECONDS = float(CHUNK_SECONDS)
 #: ACFT skips clips over 29 s (FUTO's notebook), so an ACFT manifest must not hold them.
 ACFT_MAX_SECONDS = 29.0
 

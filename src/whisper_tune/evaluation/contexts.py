@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from whisper_tune.errors import ConfigError
-from whisper_tune.models.short_encoder import FULL_AUDIO_CTX, futo_audio_ctx
+from whisper_tune.models.short_encoder import futo_audio_ctx
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 
 _OFFSET = re.compile(r"^futo\+(\d{1,4})$")
 #: What ``verify --short-audio`` and the benchmarks sweep.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from whisper_tune.audio import SAMPLE_RATE
+from whisper_tune.whisper_constants import SAMPLE_RATE
 from whisper_tune.evaluation.eval import EvalClip
 
 #: (id, start s, end s, words spoken).

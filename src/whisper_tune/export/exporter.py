@@ -27,14 +27,12 @@ from safetensors import safe_open
 
 from whisper_tune.errors import ExportError
 from whisper_tune.export.mel import mel_filters
-from whisper_tune.export.names import OUTPUT_PROJECTION, ggml_name
+from whisper_tune.export.names import ggml_name
 from whisper_tune.export.naming import futo_name, identify, whisper_cpp_name
 from whisper_tune.export.vocab import load_vocab
 from whisper_tune.fileio import atomic_open, atomic_write_json, read_json_object
 from whisper_tune.formats.ggml import (
     DTYPES,
-    MEL_BINS,
-    VOCAB_SIZES,
     F32_CPU_WARNING,
     GgmlType,
     GgmlWriter,
@@ -44,6 +42,13 @@ from whisper_tune.formats.ggml import (
     file_ftype,
 )
 from whisper_tune.formats.ggml_quants import QK
+from whisper_tune.whisper_constants import (
+    MEL_BINS,
+    OUTPUT_PROJECTION,
+    TOKEN_EMBEDDING,
+    VOCAB_SIZES,
+    untied_projection_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -321,20 +326,11 @@ def _plan(weights: _Weights, hp: Hparams, dtype: str) -> list[tuple[str, str, Te
 
 def _check_output_projection(weights: _Weights, config: dict[str, Any]) -> None:
     """whisper.cpp computes logits with the token embedding: proj_out must be tied to it."""
-    if OUTPUT_PROJECTION not in weights.keys():
-        if config.get("tie_word_embeddings") is False:
-            raise ExportError(
-                f"{weights.model_dir}: config.json says tie_word_embeddings is false but the weights have "
-                f"no {OUTPUT_PROJECTION}; the checkpoint is incomplete"
-            )
-        return
-    embedding = weights.get("model.decoder.embed_tokens.weight")
-    if not np.array_equal(weights.get(OUTPUT_PROJECTION), embedding):
-        raise ExportError(
-            f"{weights.model_dir}: {OUTPUT_PROJECTION} differs from the token embedding; whisper.cpp has no "
-            "separate output projection, so this model cannot be exported faithfully. Train with "
-            "tie_word_embeddings=True (the Whisper default) or keep proj_out frozen and tied"
-        )
+    has_projection = OUTPUT_PROJECTION in weights.keys()
+    tied = has_projection and np.array_equal(weights.get(OUTPUT_PROJECTION), weights.get(TOKEN_EMBEDDING))
+    problem = untied_projection_problem(config, has_projection, tied)
+    if problem:
+        raise ExportError(f"{weights.model_dir}: {problem}")
 
 
 def _write_ggml(

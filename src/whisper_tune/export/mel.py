@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-N_FFT = 400
+from whisper_tune.whisper_constants import N_FFT, SAMPLE_RATE
 
 # Slaney's mel scale: linear below 1 kHz, logarithmic above.
 _F_SP = 200.0 / 3

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 
 from whisper_tune.errors import ExportError
+from whisper_tune.whisper_constants import OUTPUT_PROJECTION
 
-#: The one HF tensor that is not written: whisper.cpp computes logits with the token
-#: embedding, so ``proj_out.weight`` must equal it (checked by the exporter) and is dropped.
-OUTPUT_PROJECTION = "proj_out.weight"
+# OUTPUT_PROJECTION is the one HF tensor that is not written: whisper.cpp computes logits
+# with the token embedding, so it must equal it (checked by the exporter) and is dropped.
 
 # Sub-module names inside an encoder/decoder layer.
 _LAYER_PARTS: dict[str, str] = {

@@ -2,9 +2,9 @@
 
 whisper.cpp's download script names files ``ggml-<model>.bin`` (f16) and
 ``ggml-<model>-<quant>.bin``; FUTO's own models are named like ``tiny_en_acft_q8_0.bin``.
-The model size comes from the architecture's dimensions (a table, not a guess from a file
-size), English-only from the vocabulary size, ACFT from the marker the ACFT step writes
-into config.json (``"whisper_tune": {"acft": true}``).
+The model size comes from the architecture's dimensions (``whisper_constants.LAYOUTS``, not
+a guess from a file size), English-only from the vocabulary size, ACFT from the marker the
+ACFT step writes into config.json (``"whisper_tune": {"acft": true}``).
 """
 
 from __future__ import annotations
@@ -13,23 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisper_tune.errors import ExportError
+from whisper_tune.whisper_constants import ENGLISH_ONLY_VOCAB, N_MELS, layout_name
 
-#: (encoder layers, width) -> OpenAI size name. Decoder depth separates large-v3-turbo.
-SIZES: dict[tuple[int, int], str] = {
-    (4, 384): "tiny",
-    (6, 512): "base",
-    (12, 768): "small",
-    (24, 1024): "medium",
-    (32, 1280): "large",
-}
 #: Sizes FUTO Voice Input and FUTO Keyboard accept.
 FUTO_SIZES: tuple[str, ...] = ("tiny", "base", "small")
-ENGLISH_VOCAB = 51864
 
 
 @dataclass(frozen=True)
 class ModelIdentity:
-    size: str  # tiny .. large-v3-turbo, or "custom" for dimensions no OpenAI model has
+    size: str  # a released layout's name (tiny .. large-v3-turbo, distil-*), or "custom"
     english_only: bool
     acft: bool
 
@@ -41,16 +33,12 @@ class ModelIdentity:
 
 def identify(config: dict[str, Any]) -> ModelIdentity:
     """Size, English-only and ACFT flags of a Whisper model from its HF ``config.json``."""
-    encoder_layers, width = int(config.get("encoder_layers", 0)), int(config.get("d_model", 0))
-    size = SIZES.get((encoder_layers, width), "custom")
-    if size == "large":
-        if int(config.get("num_mel_bins", 80)) == 128:
-            size = "large-v3-turbo" if int(config.get("decoder_layers", 32)) == 4 else "large-v3"
-        else:
-            size = "large-v2"  # v1 and v2 share every dimension; v2 is the one in use
+    encoder_layers = int(config.get("encoder_layers", 0))
+    size = layout_name(encoder_layers, int(config.get("decoder_layers", encoder_layers)),
+                       int(config.get("d_model", 0)), int(config.get("num_mel_bins", N_MELS)))
     marker = config.get("whisper_tune") or {}
     acft = bool(marker.get("acft", False)) if isinstance(marker, dict) else False
-    return ModelIdentity(size, int(config.get("vocab_size", 0)) == ENGLISH_VOCAB, acft)
+    return ModelIdentity(size, int(config.get("vocab_size", 0)) == ENGLISH_ONLY_VOCAB, acft)
 
 
 def whisper_cpp_name(stem: str, dtype: str) -> str:

@@ -30,13 +30,17 @@ import numpy as np
 
 from whisper_tune.errors import FormatError
 from whisper_tune.formats import ggml_quants
+from whisper_tune.whisper_constants import (
+    MEL_BINS,
+    N_FFT_BINS,
+    N_TEXT_TOKENS,
+    VOCAB_SIZES,
+    WHISPER_CPP_MODEL_TYPES,
+    is_multilingual,
+    n_languages,
+)
 
 MAGIC = 0x67676D6C
-#: Frequency bins of whisper's 400-point FFT.
-N_FFT_BINS = 201
-#: whisper.cpp derives every special token id from n_vocab alone; only these are correct.
-VOCAB_SIZES: tuple[int, ...] = (51864, 51865, 51866)
-MEL_BINS: tuple[int, ...] = (80, 128)
 #: whisper.cpp 1.8.5 runs the encoder's convolutions through an f16-only im2col on the CPU, so
 #: an f32 file (f32 conv weights, which its loader insists on) aborts at the first encode.
 F32_CPU_WARNING = (
@@ -44,8 +48,6 @@ F32_CPU_WARNING = (
     "requires f16 conv weights, which an f32 file cannot hold (GGML_ASSERT(src0->type == "
     "GGML_TYPE_F16), upstream issue 2557). Use f16 (lossless for OpenAI's fp16 weights) or q8_0"
 )
-#: whisper.cpp names the model type by encoder depth alone (anything else is "unknown").
-MODEL_TYPES: dict[int, str] = {4: "tiny", 6: "base", 12: "small", 24: "medium", 32: "large"}
 #: Quantized files store ``QNT_VERSION * QNT_VERSION_FACTOR + ftype``.
 QNT_VERSION = 2
 QNT_VERSION_FACTOR = 1000
@@ -147,12 +149,12 @@ class Hparams:
 
     @property
     def multilingual(self) -> bool:
-        return self.n_vocab >= 51865
+        return is_multilingual(self.n_vocab)
 
     @property
     def n_languages(self) -> int:
         """Language tokens whisper.cpp assumes (99 for 51865, 100 for large-v3's 51866)."""
-        return self.n_vocab - 51765 - int(self.multilingual)
+        return n_languages(self.n_vocab)
 
     @property
     def dtype(self) -> str | None:
@@ -514,7 +516,7 @@ def summarize_ggml(path: str | os.PathLike[str], check_values: bool = False) -> 
         "path": str(ggml.path),
         "size_bytes": ggml.file_size,
         "dtype": hp.dtype,
-        "model": MODEL_TYPES.get(hp.n_audio_layer, "unknown"),
+        "model": WHISPER_CPP_MODEL_TYPES.get(hp.n_audio_layer, "unknown"),
         "multilingual": hp.multilingual,
         "hparams": {f.name: getattr(hp, f.name) for f in fields(hp)},
         "mel_filters": list(ggml.mel_filters.shape),
@@ -555,10 +557,10 @@ def _hparams_problems(ggml: GgmlFile) -> list[Problem]:
         problems.append(Problem(
             "error", f"the vocabulary lists {len(ggml.vocab)} tokens but n_vocab is {hp.n_vocab}; the token "
             "embedding has only n_vocab rows"))
-    elif len(ggml.vocab) < 50257:
+    elif len(ggml.vocab) < N_TEXT_TOKENS:
         problems.append(Problem(
             "warning", f"the vocabulary lists only {len(ggml.vocab)} tokens; Whisper's text tokens alone are "
-            "50257 (whisper.cpp names the missing ones [_extra_token_N])"))
+            f"{N_TEXT_TOKENS} (whisper.cpp names the missing ones [_extra_token_N])"))
     return problems
 
 

@@ -16,7 +16,7 @@ _EXPORTS = {
     "EMBEDDED_MODELS": "whisper_tune.models.resolve",
     "ResolvedModel": "whisper_tune.models.resolve",
     "resolve_model": "whisper_tune.models.resolve",
-    "FULL_AUDIO_CTX": "whisper_tune.models.short_encoder",
+    "FULL_AUDIO_CTX": "whisper_tune.whisper_constants",
     "clamp_audio_ctx": "whisper_tune.models.short_encoder",
     "encode_short": "whisper_tune.models.short_encoder",
     "futo_audio_ctx": "whisper_tune.models.short_encoder",

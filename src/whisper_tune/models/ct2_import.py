@@ -21,6 +21,7 @@ from whisper_tune.errors import FormatError, ModelSourceError
 from whisper_tune.fileio import atomic_directory, read_json_object
 from whisper_tune.formats.ct2 import Ct2Checkpoint, read_ct2
 from whisper_tune.models import hf_folder
+from whisper_tune.whisper_constants import SPACE_TOKEN, TOKEN_EMBEDDING, special_ids
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ RENAME_RULES: tuple[_Rule, ...] = (
     _Rule(r"encoder/conv2/(?P<p>weight|bias)", ("model.encoder.conv2.{p}",)),
     _Rule(r"encoder/position_encodings/encodings", ("model.encoder.embed_positions.weight",)),
     _Rule(r"decoder/position_encodings/encodings", ("model.decoder.embed_positions.weight",)),
-    _Rule(r"decoder/embeddings/weight", ("model.decoder.embed_tokens.weight",)),
+    _Rule(r"decoder/embeddings/weight", (TOKEN_EMBEDDING,)),
     _Rule(r"(?P<side>encoder|decoder)/layer_norm/gamma", ("model.{side}.layer_norm.weight",)),
     _Rule(r"(?P<side>encoder|decoder)/layer_norm/beta", ("model.{side}.layer_norm.bias",)),
     # Self-attention: linear_0 fuses q, k, v in that order; linear_1 is the output.
@@ -202,7 +203,7 @@ def _scalar(checkpoint: Ct2Checkpoint, name: str, default: int) -> int:
 
 def whisper_config_dict(checkpoint: Ct2Checkpoint, tensors: dict[str, np.ndarray], ct2_config: dict) -> dict:
     """HF WhisperConfig fields derived from the weights' shapes and the CT2 config."""
-    n_vocab, d_model = tensors["model.decoder.embed_tokens.weight"].shape
+    n_vocab, d_model = tensors[TOKEN_EMBEDDING].shape
     conv1 = tensors["model.encoder.conv1.weight"]
     fc1_encoder = tensors["model.encoder.layers.0.fc1.weight"]
     fc1_decoder = tensors["model.decoder.layers.0.fc1.weight"]
@@ -223,7 +224,7 @@ def whisper_config_dict(checkpoint: Ct2Checkpoint, tensors: dict[str, np.ndarray
         "max_source_positions": int(tensors["model.encoder.embed_positions.weight"].shape[0]),
         "max_target_positions": int(tensors["model.decoder.embed_positions.weight"].shape[0]),
         "suppress_tokens": list(ct2_config.get("suppress_ids", [])),
-        "begin_suppress_tokens": list(ct2_config.get("suppress_ids_begin", [220, n_vocab - 1608])),
+        "begin_suppress_tokens": list(ct2_config.get("suppress_ids_begin", [SPACE_TOKEN, special_ids(int(n_vocab)).eot])),
     }
 
 

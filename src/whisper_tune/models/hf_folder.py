@@ -20,24 +20,18 @@ import numpy as np
 
 from whisper_tune.errors import ModelSourceError
 from whisper_tune.fileio import atomic_write_json, atomic_write_text
-
-#: Vocabulary sizes whisper.cpp derives its special ids from (FACTS.md section 1).
-ENGLISH_ONLY_VOCAB = 51864
-MULTILINGUAL_VOCAB = 51865
-MULTILINGUAL_V3_VOCAB = 51866
-KNOWN_VOCAB_SIZES = (ENGLISH_ONLY_VOCAB, MULTILINGUAL_VOCAB, MULTILINGUAL_V3_VOCAB)
-#: Timestamp tokens <|0.00|> ... <|30.00|> fill the top of the vocabulary.
-N_TIMESTAMP_TOKENS = 1501
-TIMESTAMP_STEP = 0.02
+from whisper_tune.whisper_constants import (
+    N_TIMESTAMP_TOKENS,
+    SPACE_TOKEN,
+    TIMESTAMP_STEP,
+    is_multilingual,
+    special_ids,
+)
 
 _LANGUAGE_TOKEN = re.compile(r"^<\|([a-z]{2,3}|haw|yue)\|>$")
 _TASK_TOKENS = {"transcribe": "<|transcribe|>", "translate": "<|translate|>"}
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "added_tokens.json",
                    "normalizer.json", "special_tokens_map.json", "tokenizer_config.json")
-
-
-def is_multilingual(vocab_size: int) -> bool:
-    return vocab_size >= MULTILINGUAL_VOCAB
 
 
 def special_token_ids(tokenizer_json: Mapping[str, Any]) -> dict[str, int]:
@@ -77,7 +71,7 @@ def generation_config_dict(
     eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
     generation: dict[str, Any] = {
         "alignment_heads": [list(map(int, pair)) for pair in alignment_heads] if alignment_heads else [],
-        "begin_suppress_tokens": list(config.get("begin_suppress_tokens") or [220, eot]),
+        "begin_suppress_tokens": list(config.get("begin_suppress_tokens") or [SPACE_TOKEN, eot]),
         "bos_token_id": sot,
         "decoder_start_token_id": sot,
         "eos_token_id": eot,
@@ -150,7 +144,8 @@ def write_model_folder(
     from transformers import WhisperConfig, WhisperFeatureExtractor
 
     ids = special_token_ids(tokenizer_json)
-    eot, sot = ids.get("<|endoftext|>", 50256), ids.get("<|startoftranscript|>", 50257)
+    derived = special_ids(int(config["vocab_size"]))
+    eot, sot = ids.get("<|endoftext|>", derived.eot), ids.get("<|startoftranscript|>", derived.sot)
     dtype = next(iter(tensors.values())).dtype
     hf_config = WhisperConfig(
         **config,

@@ -12,14 +12,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from whisper_tune.audio import SAMPLES_PER_TOKEN
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX, SAMPLES_PER_POSITION
 
 if TYPE_CHECKING:  # torch is imported where it is used: the context arithmetic needs none of it
     import torch
     from torch import nn
 
-#: The encoder's full context (30 s).
-FULL_AUDIO_CTX = 1500
 #: FUTO Keyboard's dynamic context: ceil(samples / 320) + 32, at least 160 (FACTS.md section 4).
 FUTO_OFFSET = 32
 FUTO_FLOOR = 160
@@ -32,7 +30,7 @@ def futo_audio_ctx(
 
     ``floor=None`` is FUTO Voice Input (no floor); the default is FUTO Keyboard's 160.
     """
-    ctx = math.ceil(n_samples / SAMPLES_PER_TOKEN) + offset
+    ctx = math.ceil(n_samples / SAMPLES_PER_POSITION) + offset
     return clamp_audio_ctx(max(ctx, floor) if floor else ctx, ceiling)
 
 

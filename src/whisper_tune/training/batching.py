@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from whisper_tune.data.dataset import SpeechDataset, length_grouped_batches
-from whisper_tune.models.short_encoder import FULL_AUDIO_CTX, clamp_audio_ctx
+from whisper_tune.models.short_encoder import clamp_audio_ctx
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 from whisper_tune.training.labels import IGNORE_INDEX, Example
 
 

@@ -19,6 +19,7 @@ from typing import Literal
 
 from whisper_tune.config import doc, load_config
 from whisper_tune.errors import ConfigError
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 
 METHODS = ("lora", "dora", "pissa", "full")
 PRECISIONS = ("auto", "no", "fp16", "bf16")
@@ -127,7 +128,7 @@ class TrainConfig(LoopConfig):
         "frames, ceil(50 x seconds) + clip_ctx_offset positions (as whisper.cpp's audio_ctx): "
         "several times faster on short clips"))
     clip_ctx_offset: int = field(default=32, metadata=doc(
-        "extra encoder positions after the speech in clip mode (FUTO uses 32)", min=0, max=1500))
+        "extra encoder positions after the speech in clip mode (FUTO uses 32)", min=0, max=FULL_AUDIO_CTX))
     full_context_fraction: float = field(default=0.0, metadata=doc(
         "in clip mode, the share of batches trained on the full 30 s context instead", min=0.0, max=1.0))
     cache_encoder_outputs: bool = field(default=False, metadata=doc(

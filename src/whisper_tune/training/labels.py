@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 from whisper_tune.errors import ConfigError, DataError
 from whisper_tune.transcribe.hf import SpecialTokens
+from whisper_tune.whisper_constants import CHUNK_SECONDS, TIMESTAMP_STEP
 
 IGNORE_INDEX = -100
-#: Seconds per timestamp token, and the last one (30 s).
-TIMESTAMP_STEP = 0.02
-MAX_TIMESTAMP = 30.0
+#: The last timestamp token's time (the window's end).
+MAX_TIMESTAMP = float(CHUNK_SECONDS)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,8 @@ class WhisperLoss(nn.Module):
         return torch.stack([self.encoder_cache[(clip, n_ctx)] for clip in ids])
 
     def _encode(self, features: torch.Tensor, n_ctx: int) -> torch.Tensor:
-        from whisper_tune.models.short_encoder import FULL_AUDIO_CTX, encode_short
+        from whisper_tune.models.short_encoder import encode_short
+        from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 
         if n_ctx >= FULL_AUDIO_CTX:
             return self.whisper.model.encoder(features).last_hidden_state

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from whisper_tune.audio import SAMPLE_RATE
 from whisper_tune.errors import ModelSourceError
-from whisper_tune.models.short_encoder import FULL_AUDIO_CTX, clamp_audio_ctx, encode_short
+from whisper_tune.models.short_encoder import clamp_audio_ctx, encode_short
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -24,16 +24,24 @@ from typing import Any, Literal
 
 from whisper_tune.errors import ModelSourceError
 from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.whisper_constants import (
+    ENGLISH_ONLY_VOCAB,
+    N_TEXT_CTX,
+    N_TEXT_TOKENS,
+    OUTPUT_PROJECTION,
+    TOKEN_EMBEDDING,
+    VOCAB_SIZES,
+    is_multilingual,
+    n_languages,
+    untied_projection_problem,
+)
 
 log = logging.getLogger(__name__)
 
-KNOWN_VOCAB_SIZES = (51864, 51865, 51866)
 REQUIRED_INT_FIELDS = ("vocab_size", "num_mel_bins", "d_model", "encoder_layers", "decoder_layers",
                        "encoder_attention_heads", "decoder_attention_heads", "max_source_positions",
                        "max_target_positions")
 REQUIRED_TOKENIZER_FILES = ("vocab.json", "merges.txt", "added_tokens.json")
-EMBED_TOKENS = "model.decoder.embed_tokens.weight"
-PROJ_OUT = "proj_out.weight"
 
 
 @dataclass(frozen=True)
@@ -106,19 +114,20 @@ def _check_config(config: dict[str, Any], report: CheckReport) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             report.findings.append(Finding("error", f"config.json: {key}", f"is {value!r}; expected a positive integer"))
     vocab = config.get("vocab_size")
-    if isinstance(vocab, int) and vocab not in KNOWN_VOCAB_SIZES:
+    if isinstance(vocab, int) and vocab not in VOCAB_SIZES:
         report.findings.append(Finding(
             "error", "config.json: vocab_size",
             f"is {vocab}; whisper.cpp derives its special-token ids from the vocabulary size and knows only "
-            f"{', '.join(map(str, KNOWN_VOCAB_SIZES))}; do not resize the token embedding when fine-tuning"))
+            f"{', '.join(map(str, VOCAB_SIZES))}; do not resize the token embedding when fine-tuning"))
     for heads_key in ("encoder_attention_heads", "decoder_attention_heads"):
         heads, width = config.get(heads_key), config.get("d_model")
         if isinstance(heads, int) and isinstance(width, int) and heads > 0 and width % heads:
             report.findings.append(Finding("error", f"config.json: {heads_key}",
                                            f"d_model {width} is not divisible by {heads} heads"))
-    if config.get("max_target_positions") not in (None, 448):
+    if config.get("max_target_positions") not in (None, N_TEXT_CTX):
         report.findings.append(Finding("warning", "config.json: max_target_positions",
-                                       f"is {config.get('max_target_positions')}; every OpenAI Whisper model has 448"))
+                                       f"is {config.get('max_target_positions')}; every OpenAI Whisper model has "
+                                       f"{N_TEXT_CTX}"))
 
 
 def _check_weights(folder: Path, config: dict[str, Any], report: CheckReport) -> None:
@@ -129,7 +138,7 @@ def _check_weights(folder: Path, config: dict[str, Any], report: CheckReport) ->
     report.checked.append("weight shapes")
     width = config.get("d_model")
     expected = {
-        EMBED_TOKENS: (config.get("vocab_size"), width),
+        TOKEN_EMBEDDING: (config.get("vocab_size"), width),
         "model.decoder.embed_positions.weight": (config.get("max_target_positions"), width),
         "model.encoder.embed_positions.weight": (config.get("max_source_positions"), width),
         "model.encoder.layer_norm.weight": (width,),
@@ -151,19 +160,17 @@ def _check_weights(folder: Path, config: dict[str, Any], report: CheckReport) ->
 
 def _check_projection(folder: Path, config: dict[str, Any], shapes: dict[str, tuple[int, ...]], report: CheckReport) -> None:
     report.checked.append("output projection")
-    if PROJ_OUT not in shapes:
-        if config.get("tie_word_embeddings") is False:
-            report.findings.append(Finding("error", "config.json: tie_word_embeddings",
-                                           f"is false but the weights have no {PROJ_OUT}; the checkpoint is incomplete"))
-        return
-    import torch
+    has_projection = OUTPUT_PROJECTION in shapes
+    tied = False
+    if has_projection:
+        import torch
 
-    proj, embed = _tensor(folder, PROJ_OUT), _tensor(folder, EMBED_TOKENS)
-    if proj is None or embed is None or proj.shape != embed.shape or not torch.equal(proj, embed):
-        report.findings.append(Finding(
-            "error", f"weights: {PROJ_OUT}",
-            "differs from the token embedding; whisper.cpp computes logits with the token embedding, so this model "
-            "cannot be converted faithfully. Train with tie_word_embeddings=True (the default) or keep proj_out tied"))
+        proj, embed = _tensor(folder, OUTPUT_PROJECTION), _tensor(folder, TOKEN_EMBEDDING)
+        tied = proj is not None and embed is not None and proj.shape == embed.shape and bool(torch.equal(proj, embed))
+    problem = untied_projection_problem(config, has_projection, tied)
+    if problem:
+        where = f"weights: {OUTPUT_PROJECTION}" if has_projection else "config.json: tie_word_embeddings"
+        report.findings.append(Finding("error", where, problem))
 
 
 def _check_preprocessor(folder: Path, config: dict[str, Any], report: CheckReport) -> None:
@@ -192,8 +199,8 @@ def _check_generation(folder: Path, config: dict[str, Any], report: CheckReport)
         report.findings.append(Finding("error", "generation_config.json: max_length", "is missing; generate() needs it",
                                        fixable=True))
     vocab = config.get("vocab_size")
-    if isinstance(vocab, int) and vocab >= 51865:
-        languages = vocab - 51765 - 1
+    if isinstance(vocab, int) and is_multilingual(vocab):
+        languages = n_languages(vocab)
         lang_to_id, task_to_id = gen.get("lang_to_id") or {}, gen.get("task_to_id") or {}
         if len(lang_to_id) != languages:
             report.findings.append(Finding(
@@ -207,7 +214,7 @@ def _check_generation(folder: Path, config: dict[str, Any], report: CheckReport)
                                            "is false for a multilingual vocabulary"))
     elif gen.get("is_multilingual"):
         report.findings.append(Finding("warning", "generation_config.json: is_multilingual",
-                                       "is true for an English-only vocabulary (51864)"))
+                                       f"is true for an English-only vocabulary ({ENGLISH_ONLY_VOCAB})"))
 
 
 def _check_tokenizer(folder: Path, report: CheckReport) -> None:
@@ -218,8 +225,9 @@ def _check_tokenizer(folder: Path, report: CheckReport) -> None:
             how = "run check --fix to write it from tokenizer.json" if has_fast else "copy it from the base model"
             report.findings.append(Finding("error", name, f"is missing ({how})", fixable=has_fast))
     vocab = _read_json(folder / "vocab.json", report, required=False) if (folder / "vocab.json").is_file() else None
-    if vocab is not None and len(vocab) != 50257:
-        report.findings.append(Finding("warning", "vocab.json", f"has {len(vocab)} tokens; Whisper's text vocabulary has 50257"))
+    if vocab is not None and len(vocab) != N_TEXT_TOKENS:
+        report.findings.append(Finding("warning", "vocab.json",
+                                       f"has {len(vocab)} tokens; Whisper's text vocabulary has {N_TEXT_TOKENS}"))
 
 
 # --- fixes -------------------------------------------------------------------------------

@@ -38,13 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from whisper_tune.audio import SAMPLE_RATE
 from whisper_tune.errors import WhisperCppError
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
+from whisper_tune.whisper_constants import N_TEXT_CTX, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-FULL_AUDIO_CTX = 1500
 #: whisper.cpp decodes at most n_text_ctx/2 - 4 steps per segment (220 for Whisper's 448).
 STEP_LIMIT_MARGIN = 4
 #: Seconds allowed for starting the child and loading the model, and per clip decoded.
@@ -95,7 +94,7 @@ def default_threads() -> int:
     return int(max(1, min(free, cpus, 8)))
 
 
-def token_cap(options: DecodeOptions, n_text_ctx: int = 448) -> int:
+def token_cap(options: DecodeOptions, n_text_ctx: int = N_TEXT_CTX) -> int:
     """The number of text tokens both backends stop at for ``options``.
 
     whisper.cpp stops a segment after n_text_ctx/2 - 4 steps whatever max_tokens says; the
@@ -104,7 +103,7 @@ def token_cap(options: DecodeOptions, n_text_ctx: int = 448) -> int:
     return max(2, min(int(options.max_tokens), n_text_ctx // 2 - STEP_LIMIT_MARGIN))
 
 
-def aligned_options(options: DecodeOptions, n_text_ctx: int = 448) -> DecodeOptions:
+def aligned_options(options: DecodeOptions, n_text_ctx: int = N_TEXT_CTX) -> DecodeOptions:
     """``options`` with the token cap whisper.cpp can honour (give these to the HF side too)."""
     return replace(options, max_tokens=token_cap(options, n_text_ctx))
 
