@@ -8,24 +8,27 @@ Format (UTF-8, ``\\n`` line ends, RFC 4180 quoting, rows sorted by ``id``)::
 ``audio`` is relative to the manifest's folder (so a dataset folder can be moved or copied
 to another machine as a whole); ``duration`` is in seconds with millisecond precision;
 ``speaker`` and ``language`` are empty when unknown. :func:`read_manifest` also accepts the
-minimal hand-written form with only an audio column (``audio``, ``path``, ``file`` or
-``file_name``) and a text column (``text``, ``sentence`` or ``transcript``); the missing
-facts are then read from the audio headers. Other columns are ignored, so a CSV kept with
-the audio (``../shared/audio/real/manifest.csv``) reads as is.
+minimal hand-written form with only an audio column and a text column, under any of the
+names in :data:`COLUMN_ALIASES`, as CSV, TSV or JSONL; the missing facts are then read from
+the audio headers. Other columns are ignored, so a CSV kept with the audio reads as is.
 
-This module is the only reader and writer of manifests.
+This module is the only reader and writer of manifests: ``manifest validate`` (through
+:func:`read_table` and :data:`COLUMN_ALIASES`, in :mod:`whisper_tune.data.sources`) and
+train, ACFT, eval and verify (through :func:`read_manifest`) accept the same files.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisper_tune.audio import audio_info
 from whisper_tune.errors import AudioError, DataError
 from whisper_tune.fileio import atomic_write_text
 
@@ -33,9 +36,17 @@ log = logging.getLogger(__name__)
 
 #: Columns written by :func:`write_manifest`, in order.
 COLUMNS: tuple[str, ...] = ("id", "audio", "text", "duration", "sample_rate", "channels", "speaker", "language")
-#: Header names accepted for the audio path and the transcript in a hand-written manifest.
-AUDIO_COLUMNS: tuple[str, ...] = ("audio", "path", "file", "file_name")
-TEXT_COLUMNS: tuple[str, ...] = ("text", "sentence", "transcript")
+#: Header names accepted for each field, first match wins: the one table every reader of a
+#: manifest or a data table uses (Common Voice, NeMo, audiofolder and Kaldi-export names).
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "audio": ("audio", "path", "file", "file_name", "filename", "audio_filepath", "wav"),
+    "text": ("text", "sentence", "transcript", "transcription"),
+    "id": ("id",),
+    "speaker": ("speaker", "speaker_id", "client_id"),
+    "language": ("language", "lang", "locale"),
+}
+#: A parsed table row: (line number, the record or the reason it cannot be parsed).
+TableRecord = tuple[int, dict[str, object] | str]
 
 
 @dataclass(frozen=True)
@@ -85,59 +96,56 @@ def write_manifest(rows: Iterable[ManifestRow], path: str | os.PathLike[str]) ->
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
-    """Read a manifest written by :func:`write_manifest`, or a minimal ``audio,text`` CSV.
+    """Read a manifest written by :func:`write_manifest`, or a minimal ``audio,text`` table.
 
     Audio paths come back absolute (resolved against the manifest's folder). Raises
     :class:`DataError` naming the file, line and column of the first problem.
     """
     file = Path(path)
-    header, records = _read_table(file)
-    audio_col = _pick(header, AUDIO_COLUMNS)
-    text_col = _pick(header, TEXT_COLUMNS)
-    if audio_col is None or text_col is None:
-        missing = (
-            "audio column (" + "|".join(AUDIO_COLUMNS) + ")"
-            if audio_col is None
-            else "text column (" + "|".join(TEXT_COLUMNS) + ")"
-        )
-        raise DataError(
-            f"{file}: line 1: the header {header} has no {missing}; a manifest needs at least "
-            "`audio,text` (write one with `whisper-tune manifest build`)"
-        )
+    if not file.exists():
+        raise DataError(f"{file}: no such manifest; build one with `whisper-tune manifest build`")
+    if not file.is_file():
+        raise DataError(f"{file}: is not a file; expected a manifest CSV")
+    header, records = read_table(file)
+    columns = {name: _pick(header, aliases) for name, aliases in COLUMN_ALIASES.items()}
+    for required in ("audio", "text"):
+        if columns[required] is None:
+            raise DataError(
+                f"{file}: line 1: the header {header} has no {required} column ("
+                + "|".join(COLUMN_ALIASES[required]) + "); a manifest needs at least `audio,text` "
+                "(write one with `whisper-tune manifest build`)"
+            )
     full = all(name in header for name in ("duration", "sample_rate", "channels"))
     base = _absolute(file).parent
     rows: list[ManifestRow] = []
     for line_no, record in records:
-        rows.append(_parse_row(file, line_no, record, audio_col, text_col, base, full))
+        where = f"{file}: line {line_no}"
+        if isinstance(record, str):
+            raise DataError(f"{where}: {record}")
+        rows.append(_parse_row(where, record, columns, base, full))
     return rows
 
 
 def _parse_row(
-    file: Path,
-    line_no: int,
-    record: dict[str, str],
-    audio_col: str,
-    text_col: str,
-    base: Path,
-    full: bool,
+    where: str, record: dict[str, object], columns: dict[str, str | None], base: Path, full: bool
 ) -> ManifestRow:
-    where = f"{file}: line {line_no}"
-    audio_text = record[audio_col].strip()
-    if not audio_text:
+    values = {name: cell_text(record, column) for name, column in columns.items()}
+    bad = [columns[name] for name, value in values.items() if has_undecodable(value)]
+    if bad:
+        raise DataError(f"{where}: column {bad[0]!r} is not UTF-8 text; save the manifest as UTF-8")
+    audio_col, text_col = columns["audio"], columns["text"]
+    if not values["audio"]:
         raise DataError(f"{where}: column {audio_col!r} is empty; expected the path of an audio file")
-    audio = Path(os.path.normpath(base / audio_text))
-    text = record[text_col].strip()
-    if not text:
+    audio = Path(os.path.normpath(base / values["audio"]))
+    if not values["text"]:
         raise DataError(f"{where}: column {text_col!r} (the transcript) is empty; fill it or remove the row")
-    clip_id = (record.get("id") or "").strip() or _default_id(audio_text)
+    clip_id = values["id"] or _default_id(values["audio"])
     if full:
-        duration = _number(where, "duration", record["duration"], float)
-        sample_rate = _number(where, "sample_rate", record["sample_rate"], int)
-        channels = _number(where, "channels", record["channels"], int)
+        duration = _number(where, "duration", cell_text(record, "duration"), float)
+        sample_rate = _number(where, "sample_rate", cell_text(record, "sample_rate"), int)
+        channels = _number(where, "channels", cell_text(record, "channels"), int)
     else:
         # The minimal form: the header of the audio file supplies the facts.
-        from whisper_tune.audio import audio_info
-
         try:
             info = audio_info(audio)
         except AudioError as exc:
@@ -146,36 +154,56 @@ def _parse_row(
     return ManifestRow(
         id=clip_id,
         audio=audio,
-        text=text,
+        text=values["text"],
         duration=float(duration),
         sample_rate=int(sample_rate),
         channels=int(channels),
-        speaker=(record.get("speaker") or "").strip() or None,
-        language=(record.get("language") or "").strip() or None,
+        speaker=values["speaker"] or None,
+        language=values["language"] or None,
     )
 
 
-def _read_table(file: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Parse a manifest CSV into (header, [(line number, record)])."""
-    if not file.exists():
-        raise DataError(f"{file}: no such manifest; build one with `whisper-tune manifest build`")
-    if not file.is_file():
-        raise DataError(f"{file}: is not a file; expected a manifest CSV")
+def has_undecodable(text: str) -> bool:
+    """True when ``text`` was decoded with surrogateescape from bytes that are not UTF-8."""
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def cell_text(record: dict[str, object], column: str | None) -> str:
+    """A table cell as stripped text ("" for a missing column or value)."""
+    if column is None:
+        return ""
+    value = record.get(column)
+    return "" if value is None else str(value).strip()
+
+
+def read_table(table: Path) -> tuple[list[str], list[TableRecord]]:
+    """(header, [(line number, record or the reason it cannot be parsed)]) of a CSV, TSV or
+    JSONL file (by suffix; anything else is read as CSV). Bytes that are not UTF-8 are kept
+    (surrogateescape) so that only the rows holding them are reported, not the whole table
+    refused (see :func:`has_undecodable`)."""
     try:
-        text = file.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = file.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataError(f"{file}: line {line}: not UTF-8 text (byte {exc.start}); save the manifest as UTF-8") from exc
+        raw = table.read_bytes()
     except OSError as exc:
-        raise DataError(f"{file}: cannot read the manifest ({exc.strerror})") from exc
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        raise DataError(f"{table}: cannot read ({exc.strerror})") from exc
+    text = raw.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    if table.suffix.lower() == ".jsonl":
+        return _jsonl_records(table, text)
+    delimiter = "\t" if table.suffix.lower() == ".tsv" else ","
+    # Common Voice TSVs contain bare quotes inside sentences: read TSV without quoting.
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
-        raise DataError(f"{file}: the manifest is empty; expected a header line such as `audio,text`") from None
+        raise DataError(f"{table}: the file is empty; expected a header line with path and text columns") from None
     except csv.Error as exc:
-        raise DataError(f"{file}: line 1: not valid CSV ({exc})") from exc
-    records: list[tuple[int, dict[str, str]]] = []
+        raise DataError(f"{table}: line 1: not a valid {table.suffix} header ({exc})") from exc
+    if len(header) < 2:
+        raise DataError(
+            f"{table}: line 1: found {len(header)} column(s) {header}; expected at least a path and a text "
+            f"column separated by {'tabs' if delimiter == chr(9) else 'commas'}"
+        )
+    records: list[TableRecord] = []
     while True:
         line_no = reader.line_num + 1
         try:
@@ -183,15 +211,36 @@ def _read_table(file: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]
         except StopIteration:
             break
         except csv.Error as exc:
-            raise DataError(f"{file}: line {line_no}: not valid CSV ({exc})") from exc
+            records.append((line_no, f"not valid CSV ({exc})"))
+            continue
         if not values or all(not v.strip() for v in values):
-            continue  # blank line
+            continue
         if len(values) != len(header):
-            raise DataError(
-                f"{file}: line {line_no}: {len(values)} fields, but the header has {len(header)}; "
-                "quote fields that contain commas"
-            )
+            records.append((line_no, f"{len(values)} fields but the header has {len(header)}; "
+                                     "quote fields that contain commas"))
+            continue
         records.append((line_no, dict(zip(header, values))))
+    return header, records
+
+
+def _jsonl_records(table: Path, text: str) -> tuple[list[str], list[TableRecord]]:
+    header: list[str] = []
+    records: list[TableRecord] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            records.append((number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        if not isinstance(record, dict):
+            records.append((number, "expected a JSON object per line"))
+            continue
+        header.extend(k for k in record if k not in header)
+        records.append((number, record))
+    if not records:
+        raise DataError(f"{table}: the file holds no JSON lines; expected one object per line with path and text")
     return header, records
 
 

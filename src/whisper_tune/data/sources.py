@@ -17,9 +17,7 @@ A source reader never drops anything silently: a row it cannot use becomes a
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import logging
 import os
 import re
@@ -27,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from whisper_tune.data.manifest import COLUMN_ALIASES, cell_text, has_undecodable, read_table
 from whisper_tune.data.report import Problem
 from whisper_tune.errors import DataError
 
@@ -37,11 +36,7 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", 
 #: Audio people record in that soundfile cannot decode: reported, with the fix, not ignored.
 UNSUPPORTED_AUDIO_EXTENSIONS = frozenset({".m4a", ".aac", ".mp4", ".wma", ".webm", ".amr", ".3gp"})
 
-PATH_COLUMNS: tuple[str, ...] = ("audio", "path", "file", "file_name", "filename", "audio_filepath", "wav")
-TEXT_COLUMNS: tuple[str, ...] = ("text", "sentence", "transcript", "transcription")
-SPEAKER_COLUMNS: tuple[str, ...] = ("speaker", "speaker_id", "client_id")
-LANGUAGE_COLUMNS: tuple[str, ...] = ("language", "lang", "locale")
-ID_COLUMNS: tuple[str, ...] = ("id",)
+# Column names: whisper_tune.data.manifest.COLUMN_ALIASES, the table every manifest reader uses.
 
 
 @dataclass
@@ -92,11 +87,6 @@ class Scan:
 def clean_text(text: str) -> str:
     """One line of text: whitespace runs (newlines included) become single spaces."""
     return " ".join(text.split())
-
-
-def has_undecodable(text: str) -> bool:
-    """True when ``text`` was decoded with surrogateescape from bytes that are not UTF-8."""
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 def describe_source(source: str | os.PathLike[str]) -> str:
@@ -258,21 +248,24 @@ def scan_table(table: Path, options: SourceOptions, root: Path | None | bool = T
     ``root`` is the folder audio must stay inside (``True``: ``--audio-dir`` or the table's
     folder; ``None``: no such check, as when validating a finished manifest).
     """
-    header, records = _table_records(table)
-    path_col = _column(table, header, options.path_column, PATH_COLUMNS, "audio path", "--path-column")
-    text_col = _column(table, header, options.text_column, TEXT_COLUMNS, "transcript", "--text-column")
-    id_col = _optional_column(table, header, options.id_column, ID_COLUMNS, "--id-column")
-    speaker_col = _optional_column(table, header, options.speaker_column, SPEAKER_COLUMNS, "--speaker-column")
-    language_col = _optional_column(table, header, options.language_column, LANGUAGE_COLUMNS, "--language-column")
+    header, records = read_table(table)
+    path_col = _column(table, header, options.path_column, COLUMN_ALIASES["audio"], "audio path", "--path-column")
+    text_col = _column(table, header, options.text_column, COLUMN_ALIASES["text"], "transcript", "--text-column")
+    id_col = _optional_column(table, header, options.id_column, COLUMN_ALIASES["id"], "--id-column")
+    speaker_col = _optional_column(table, header, options.speaker_column, COLUMN_ALIASES["speaker"],
+                                   "--speaker-column")
+    language_col = _optional_column(table, header, options.language_column, COLUMN_ALIASES["language"],
+                                    "--language-column")
     base = options.audio_dir or table.parent
     dataset_root = (options.root or base) if root is True else (root or None)
     scan = Scan()
-    for where, record in records:
+    for line_no, record in records:
+        where = f"{table}:{line_no}"
         if isinstance(record, str):  # a row that could not be parsed: the reason
             scan.problems.append(Problem(where, "bad_row", record))
             continue
-        path_text = _field(record, path_col)
-        clip_id = _field(record, id_col) if id_col else ""
+        path_text = cell_text(record, path_col)
+        clip_id = cell_text(record, id_col) if id_col else ""
         clip_id = clip_id or _id_from_path(path_text)
         if has_undecodable(path_text) or has_undecodable(clip_id):
             scan.problems.append(Problem(where, "bad_row", "the audio path or id is not UTF-8 text"))
@@ -281,7 +274,7 @@ def scan_table(table: Path, options: SourceOptions, root: Path | None | bool = T
             scan.problems.append(Problem(where, "bad_row", f"column {path_col!r} (audio path) is empty", clip_id))
             continue
         audio = Path(os.path.normpath(base / path_text))
-        raw_text = _field(record, text_col)
+        raw_text = cell_text(record, text_col)
         if has_undecodable(raw_text):
             scan.problems.append(
                 Problem(str(audio), "transcript_not_utf8", f"{where}: column {text_col!r} is not UTF-8", clip_id)
@@ -290,13 +283,6 @@ def scan_table(table: Path, options: SourceOptions, root: Path | None | bool = T
         _add_record(scan, record, clip_id, audio, clean_text(raw_text), where, dataset_root,
                     (text_col, speaker_col, language_col), options)
     return scan
-
-
-def _field(record: dict[str, object], column: str | None) -> str:
-    if column is None:
-        return ""
-    value = record.get(column)
-    return "" if value is None else str(value).strip()
 
 
 def _id_from_path(path_text: str) -> str:
@@ -325,73 +311,6 @@ def _optional_column(
             raise DataError(f"{table}: no column {wanted!r} (given by {option}); its columns are {header}")
         return wanted
     return next((name for name in defaults if name in header), None)
-
-
-def _table_records(table: Path) -> tuple[list[str], list[tuple[str, dict[str, object] | str]]]:
-    """(header, [(``table:line``, record or the reason it cannot be parsed)])."""
-    try:
-        raw = table.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{table}: cannot read ({exc.strerror})") from exc
-    # surrogateescape keeps going past bytes that are not UTF-8 so that only the rows holding
-    # them are reported, not the whole table refused.
-    text = raw.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-    if table.suffix.lower() == ".jsonl":
-        return _jsonl_records(table, text)
-    delimiter = "\t" if table.suffix.lower() == ".tsv" else ","
-    # Common Voice TSVs contain bare quotes inside sentences: read TSV without quoting.
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
-        raise DataError(f"{table}: the file is empty; expected a header line with path and text columns") from None
-    except csv.Error as exc:
-        raise DataError(f"{table}: line 1: not a valid {table.suffix} header ({exc})") from exc
-    if len(header) < 2:
-        raise DataError(
-            f"{table}: line 1: found {len(header)} column(s) {header}; expected at least a path and a text "
-            f"column separated by {'tabs' if delimiter == chr(9) else 'commas'}"
-        )
-    records: list[tuple[str, dict[str, object] | str]] = []
-    while True:
-        where = f"{table}:{reader.line_num + 1}"
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            records.append((where, f"not valid CSV ({exc})"))
-            continue
-        if not values or all(not v.strip() for v in values):
-            continue
-        if len(values) != len(header):
-            records.append((where, f"{len(values)} fields but the header has {len(header)}"))
-            continue
-        records.append((where, dict(zip(header, values))))
-    return header, records
-
-
-def _jsonl_records(table: Path, text: str) -> tuple[list[str], list[tuple[str, dict[str, object] | str]]]:
-    header: list[str] = []
-    records: list[tuple[str, dict[str, object] | str]] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"{table}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            records.append((where, f"not valid JSON ({exc.msg} at column {exc.colno})"))
-            continue
-        if not isinstance(record, dict):
-            records.append((where, "expected a JSON object per line"))
-            continue
-        header.extend(k for k in record if k not in header)
-        records.append((where, record))
-    if not records:
-        raise DataError(f"{table}: the file holds no JSON lines; expected one object per line with path and text")
-    return header, records
 
 
 # --- Kaldi ----------------------------------------------------------------------------------
@@ -501,16 +420,18 @@ def scan_hf_dataset(name: str, options: SourceOptions, hub: bool) -> Scan:
     columns = list(loaded.column_names)
     if "audio" not in columns:
         raise DataError(f"{name}: no `audio` column; its columns are {columns}")
-    text_col = _column(Path(name), columns, options.text_column, TEXT_COLUMNS, "transcript", "--text-column")
-    id_col = _optional_column(Path(name), columns, options.id_column, ID_COLUMNS, "--id-column")
-    speaker_col = _optional_column(Path(name), columns, options.speaker_column, SPEAKER_COLUMNS, "--speaker-column")
-    language_col = _optional_column(Path(name), columns, options.language_column, LANGUAGE_COLUMNS, "--language-column")
+    text_col = _column(Path(name), columns, options.text_column, COLUMN_ALIASES["text"], "transcript", "--text-column")
+    id_col = _optional_column(Path(name), columns, options.id_column, COLUMN_ALIASES["id"], "--id-column")
+    speaker_col = _optional_column(Path(name), columns, options.speaker_column, COLUMN_ALIASES["speaker"],
+                                   "--speaker-column")
+    language_col = _optional_column(Path(name), columns, options.language_column, COLUMN_ALIASES["language"],
+                                    "--language-column")
     if isinstance(loaded.features.get("audio"), datasets.Audio):
         loaded = loaded.cast_column("audio", datasets.Audio(decode=False))
     out_dir = options.extract_dir / _SAFE.sub("_", Path(name).name or "dataset") / split_name
     scan = Scan()
     for index, record in enumerate(loaded):
-        raw_id = _field(record, id_col) if id_col else ""
+        raw_id = cell_text(record, id_col) if id_col else ""
         clip_id = _SAFE.sub("_", raw_id) if raw_id else f"{split_name}-{index:06d}"
         where = f"{name}[{split_name}][{index}]"
         audio = out_dir / f"{clip_id}.wav"
@@ -518,7 +439,7 @@ def scan_hf_dataset(name: str, options: SourceOptions, hub: bool) -> Scan:
         if problem is not None:
             scan.problems.append(problem)
             continue
-        _add_record(scan, record, clip_id, audio, clean_text(_field(record, text_col)), where, out_dir,
+        _add_record(scan, record, clip_id, audio, clean_text(cell_text(record, text_col)), where, out_dir,
                     (text_col, speaker_col, language_col), options)
     return scan
 
@@ -563,6 +484,6 @@ def _add_record(
     if not text:
         scan.problems.append(Problem(str(audio), "empty_transcript", f"{where}: column {text_col!r} is empty", clip_id))
         return
-    speaker = (_field(record, speaker_col) or None) if speaker_col else None
-    language = (_field(record, language_col) if language_col else "") or options.language
+    speaker = (cell_text(record, speaker_col) or None) if speaker_col else None
+    language = (cell_text(record, language_col) if language_col else "") or options.language
     scan.candidates.append(Candidate(clip_id, audio, text, where, root, speaker, language))
