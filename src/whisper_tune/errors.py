@@ -51,3 +51,7 @@ class VerificationFailed(WhisperTuneError):
 
 class TrainingError(WhisperTuneError):
     """Training or ACFT cannot start or continue."""
+
+
+class TakeRejected(DataError):
+    """A recorded take that cannot be used (silent, clipped, too short or long, not audio)."""

@@ -14,6 +14,7 @@ from whisper_tune.errors import WhisperTuneError
 # Modules under whisper_tune.cli, each registering one (or one group of) subcommand(s),
 # in the order ``--help`` lists them: the pipeline order.
 COMMAND_MODULES: tuple[str, ...] = (
+    "record",
     "transcribe",
     "import_ct2",
     "manifest",
@@ -71,7 +72,7 @@ def configure_logging(verbose: int, quiet: bool) -> None:
         for library in ("transformers", "peft", "accelerate", "torch"):
             warnings.filterwarnings("ignore", category=FutureWarning, module=library)
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=library)
-    for noisy in ("transformers", "accelerate", "peft", "datasets", "urllib3", "httpx", "filelock"):
+    for noisy in ("transformers", "accelerate", "peft", "datasets", "urllib3", "httpx", "filelock", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.ERROR if verbose < 2 else logging.INFO)
 
 
