@@ -9,23 +9,26 @@ would misread is refused up front with a message that says what to do.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import hashlib
-import json
+import io
+import itertools
 import logging
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-from safetensors import safe_open
 
-from whisper_tune.errors import ExportError
+from whisper_tune.errors import ExportError, FormatError
 from whisper_tune.export.mel import mel_filters
 from whisper_tune.export.names import ggml_name
 from whisper_tune.export.naming import futo_name, identify, whisper_cpp_name
@@ -38,10 +41,12 @@ from whisper_tune.formats.ggml import (
     GgmlWriter,
     Hparams,
     TensorSpec,
+    encode_tensor,
     expected_tensors,
     file_ftype,
 )
 from whisper_tune.formats.ggml_quants import QK
+from whisper_tune.formats.safetensors import FLOAT_DTYPES, SafetensorsReader, weight_files
 from whisper_tune.whisper_constants import (
     MEL_BINS,
     OUTPUT_PROJECTION,
@@ -56,6 +61,12 @@ SIDECAR_SUFFIX = ".json"
 F16_MAX = float(np.finfo(np.float16).max)
 #: Values read, checked and encoded per step of a large tensor.
 _BLOCK_VALUES = 1 << 22
+#: Worker threads reading and encoding blocks, and blocks in flight at once (memory: about
+#: this many blocks of input plus their encodings).
+_WORKERS = min(2, os.cpu_count() or 1)
+_BLOCKS_IN_FLIGHT = 2 * _WORKERS
+#: Output bytes after which the disk write-back is started (see _HashingWriter).
+_WRITEBACK_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -237,61 +248,56 @@ def _output_path(
 
 
 class _Weights:
-    """Read-only access to a HF folder's safetensors weights (single file or shards), by rows."""
+    """Read-only access to a HF folder's safetensors weights (single file or shards), by rows.
+
+    Each file is opened once and read with ``pread`` (:mod:`whisper_tune.formats.safetensors`):
+    no mapping, so memory stays near the blocks in flight, and reads from several threads
+    need no locking.
+    """
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = model_dir
-        self._where: dict[str, Path] = {}
-        for file in self._weight_files():
-            try:
-                with safe_open(str(file), framework="np") as handle:
-                    keys = list(handle.keys())
-            except Exception as exc:  # safetensors raises its own error types
-                raise ExportError(f"{file}: not a readable safetensors file ({exc})") from exc
-            self._where.update(dict.fromkeys(keys, file))
+        self._readers: list[SafetensorsReader] = []
+        self._where: dict[str, SafetensorsReader] = {}
+        try:
+            for file in weight_files(model_dir):
+                reader = SafetensorsReader(file)
+                self._readers.append(reader)
+                self._where.update(dict.fromkeys(reader.tensors, reader))
+        except FormatError as exc:
+            self.close()
+            raise ExportError(str(exc)) from exc
 
-    def _weight_files(self) -> list[Path]:
-        single = self.model_dir / "model.safetensors"
-        if single.is_file():
-            return [single]
-        index = self.model_dir / "model.safetensors.index.json"
-        if index.is_file():
-            try:
-                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ExportError(f"{index}: not a readable safetensors index ({exc})") from exc
-            return sorted({self.model_dir / shard for shard in weight_map.values()})
-        raise ExportError(
-            f"{self.model_dir}: no model.safetensors (or sharded index); export reads safetensors only. "
-            "Re-save the model with save_pretrained(..., safe_serialization=True)"
-        )
+    def __enter__(self) -> _Weights:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for reader in self._readers:
+            reader.close()
 
     def keys(self) -> list[str]:
         return list(self._where)
 
     def shape(self, key: str) -> tuple[int, ...]:
-        with safe_open(str(self._where[key]), framework="np") as handle:
-            return tuple(handle.get_slice(key).get_shape())
+        return self._where[key].tensors[key].shape
 
     def get(self, key: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
         """Rows ``start:stop`` of a tensor (all of it by default), as stored: float16 or
         float32 (bfloat16, which numpy lacks, as float32).
 
-        Not widened to float32 here: the writer converts, chunk by chunk where it quantizes.
+        Not widened to float32 here: the encoder converts, chunk by chunk where it quantizes.
         """
-        file = self._where[key]
-        rows = slice(start, stop)
+        reader = self._where[key]
+        entry = reader.tensors[key]
+        if entry.dtype not in FLOAT_DTYPES:
+            raise ExportError(f"{reader.path}: tensor {key} is {entry.dtype}; expected floating-point weights")
         try:
-            # A fresh mapping per read, closed right after: the pages of one long-lived
-            # mapping stay resident, and the process would grow to the size of the model.
-            with safe_open(str(file), framework="np") as handle:
-                value = handle.get_slice(key)[rows]
-        except TypeError:
-            with safe_open(str(file), framework="pt") as handle:
-                value = handle.get_slice(key)[rows].float().numpy()
-        if value.dtype not in (np.float16, np.float32):
-            raise ExportError(f"{file}: tensor {key} is {value.dtype}; expected floating-point weights")
-        return value
+            return reader.read_rows(key, start or 0, stop)
+        except FormatError as exc:
+            raise ExportError(str(exc)) from exc
 
 
 def _plan(weights: _Weights, hp: Hparams, dtype: str) -> list[tuple[str, str, TensorSpec]]:
@@ -336,66 +342,135 @@ def _check_output_projection(weights: _Weights, config: dict[str, Any]) -> None:
 def _write_ggml(
     model_dir: Path, config: dict[str, Any], hp: Hparams, dtype: str, target: Path
 ) -> tuple[str, int, dict[str, int], int]:
-    weights = _Weights(model_dir)
-    _check_output_projection(weights, config)
-    plan = _plan(weights, hp, dtype)
-    vocab = load_vocab(model_dir)
-    if len(vocab) > hp.n_vocab:
-        raise ExportError(f"{model_dir}: the tokenizer has {len(vocab)} regular tokens, more than vocab_size {hp.n_vocab}")
-    per_type: dict[str, int] = {}
-    with atomic_open(target, "wb") as raw_handle, _progress(len(plan), target.name) as advance:
-        handle = _HashingWriter(raw_handle)
-        writer = GgmlWriter(handle)  # type: ignore[arg-type]
-        writer.write_header(hp, mel_filters(hp.n_mels), vocab)
-        for name, key, spec in plan:
-            parts = _checked_row_blocks(weights, key, name, spec)
-            written = writer.write_tensor_rows(name, spec.ttype, spec.shape, parts)
-            per_type[spec.ttype.label] = per_type.get(spec.ttype.label, 0) + written
-            advance()
+    with _Weights(model_dir) as weights:
+        _check_output_projection(weights, config)
+        plan = _plan(weights, hp, dtype)
+        vocab = load_vocab(model_dir)
+        if len(vocab) > hp.n_vocab:
+            raise ExportError(f"{model_dir}: the tokenizer has {len(vocab)} regular tokens, more than vocab_size {hp.n_vocab}")
+        blocks = [_row_blocks(weights, key, name, spec) for name, key, spec in plan]
+        per_type: dict[str, int] = {}
+        with atomic_open(target, "wb") as raw_handle, _progress(len(plan), target.name) as advance, \
+                _parallel_in_order(_WORKERS, _BLOCKS_IN_FLIGHT) as run:
+            handle = _HashingWriter(raw_handle)
+            writer = GgmlWriter(handle)  # type: ignore[arg-type]
+            writer.write_header(hp, mel_filters(hp.n_mels), vocab)
+            encoded = run(functools.partial(_encoded_block, weights), itertools.chain.from_iterable(blocks))
+            for (name, _, spec), tensor_blocks in zip(plan, blocks):
+                parts = itertools.islice(encoded, len(tensor_blocks))
+                written = writer.write_encoded_tensor(name, spec.ttype, spec.shape, parts)
+                per_type[spec.ttype.label] = per_type.get(spec.ttype.label, 0) + written
+                advance()
     return handle.sha256.hexdigest(), writer.bytes_written, per_type, len(plan)
 
 
-def _checked_row_blocks(weights: _Weights, key: str, name: str, spec: TensorSpec) -> Iterator[np.ndarray]:
-    """The tensor in blocks of whole rows (about 4M values each), reshaped to ``spec`` and
-    checked: memory stays near one block even for a large token embedding."""
+@dataclass(frozen=True)
+class _Block:
+    """Rows ``start:stop`` of HF tensor ``key``, written as ``name`` of ``spec``."""
+
+    key: str
+    name: str
+    spec: TensorSpec
+    start: int
+    stop: int
+
+
+def _row_blocks(weights: _Weights, key: str, name: str, spec: TensorSpec) -> list[_Block]:
+    """The tensor in blocks of whole rows (about 4M values each): memory stays near a few
+    blocks even for a large token embedding. Refuses a stored shape that does not fit."""
     stored = weights.shape(key)
     if int(np.prod(stored)) != int(np.prod(spec.shape)) or stored[0] != spec.shape[0]:
         raise ExportError(f"{weights.model_dir}: {key} has shape {list(stored)}, expected {list(spec.shape)} for {name}")
-    row_shape = spec.shape[1:]
-    step = max(1, _BLOCK_VALUES // max(1, int(np.prod(row_shape))))
-    for start in range(0, spec.shape[0], step):
-        values = weights.get(key, start, min(start + step, spec.shape[0])).reshape((-1, *row_shape))
-        if not _all_finite(values):
-            raise ExportError(
-                f"{weights.model_dir}: {key} holds NaN or infinite values; the training diverged. "
-                "Export an earlier checkpoint or train with a lower learning rate"
-            )
-        if spec.ttype is GgmlType.F16 and values.dtype != np.float16 and max(-values.min(), values.max()) > F16_MAX:
-            raise ExportError(
-                f"{weights.model_dir}: {key} holds values beyond float16's range (|x| > {F16_MAX:g}), which f16 "
-                "would store as infinity; export as f32 or a quantized type"
-            )
-        yield values
+    step = max(1, _BLOCK_VALUES // max(1, int(np.prod(spec.shape[1:]))))
+    return [_Block(key, name, spec, start, min(start + step, spec.shape[0])) for start in range(0, spec.shape[0], step)]
 
 
-def _all_finite(values: np.ndarray) -> bool:
-    """No NaN or infinity. float32: min/max (NaN propagates; fast, no temporary array);
-    float16, whose reductions numpy runs slowly in software: isfinite."""
+def _encoded_block(weights: _Weights, block: _Block) -> np.ndarray:
+    """Read, check and encode one block (runs in a worker thread)."""
+    values = weights.get(block.key, block.start, block.stop).reshape((-1, *block.spec.shape[1:]))
+    low, high = _extremes(values)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ExportError(
+            f"{weights.model_dir}: {block.key} holds NaN or infinite values; the training diverged. "
+            "Export an earlier checkpoint or train with a lower learning rate"
+        )
+    if block.spec.ttype is GgmlType.F16 and values.dtype != np.float16 and max(-low, high) > F16_MAX:
+        raise ExportError(
+            f"{weights.model_dir}: {block.key} holds values beyond float16's range (|x| > {F16_MAX:g}), which f16 "
+            "would store as infinity; export as f32 or a quantized type"
+        )
+    return encode_tensor(values, block.spec.ttype)
+
+
+def _extremes(values: np.ndarray) -> tuple[float, float]:
+    """Smallest and largest value; NaN if any value is NaN. float32: min/max (NaN propagates;
+    fast, no temporary array); float16, whose reductions numpy runs slowly in software: inf
+    stands in for any non-finite value."""
     if values.dtype == np.float16:
-        return bool(np.isfinite(values).all())
-    return bool(np.isfinite(values.min()) and np.isfinite(values.max()))
+        if not np.isfinite(values).all():
+            return float("nan"), float("nan")
+        return 0.0, 0.0  # float16 values always fit f16
+    return float(values.min()), float(values.max())
+
+
+@contextlib.contextmanager
+def _parallel_in_order(workers: int, ahead: int) -> Iterator[Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]]:
+    """``run(fn, items)``: ``fn`` over ``items`` in ``workers`` threads, results in input order,
+    at most ``ahead`` items in flight (which bounds memory). numpy's conversions and
+    quantizers and ``pread`` release the GIL, so the caller's writing and hashing overlap the
+    workers' reading and encoding; a worker's exception is raised where its result is taken."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="whisper-tune-export") as executor:
+
+        def run(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+            source = iter(items)
+            pending: collections.deque[Future[Any]] = collections.deque(
+                executor.submit(fn, item) for item in itertools.islice(source, ahead))
+            try:
+                while pending:
+                    result = pending.popleft().result()
+                    for item in itertools.islice(source, 1):
+                        pending.append(executor.submit(fn, item))
+                    yield result
+            finally:
+                for future in pending:
+                    future.cancel()
+
+        yield run
 
 
 class _HashingWriter:
-    """A binary handle that also feeds a sha256, so the file is not read back to hash it."""
+    """A binary handle that also feeds a sha256, so the file is not read back to hash it, and
+    that starts the disk writes early.
+
+    The file is fsynced before it is renamed into place. Left alone, the kernel would start
+    writing a multi-gigabyte output only once gigabytes are dirty, and the final fsync would
+    then wait for nearly all of it; asking for write-back every :data:`_WRITEBACK_BYTES`
+    (``POSIX_FADV_DONTNEED`` starts it without waiting, and drops the written pages from the
+    cache once on disk) overlaps the disk with the encoding.
+    """
 
     def __init__(self, handle: BinaryIO) -> None:
         self._handle = handle
         self.sha256 = hashlib.sha256()
+        self._written = 0
+        self._flushed = 0
 
     def write(self, data: bytes | memoryview) -> int:
         self.sha256.update(data)
-        return self._handle.write(data)
+        count = self._handle.write(data)
+        self._written += count
+        if self._written - self._flushed >= _WRITEBACK_BYTES:
+            self._start_writeback()
+        return count
+
+    def _start_writeback(self) -> None:
+        if not hasattr(os, "posix_fadvise"):
+            return
+        self._handle.flush()
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.posix_fadvise(self._handle.fileno(), self._flushed, self._written - self._flushed,
+                             os.POSIX_FADV_DONTNEED)
+        self._flushed = self._written
 
 
 @contextlib.contextmanager

@@ -278,12 +278,17 @@ class GgmlWriter:
         Lets a caller stream a large tensor (a token embedding) without holding all of it;
         every type here encodes rows independently. Returns the data size.
         """
+        return self.write_encoded_tensor(name, ttype, shape, (encode_tensor(part, ttype) for part in parts))
+
+    def write_encoded_tensor(self, name: str, ttype: GgmlType, shape: tuple[int, ...],
+                             encoded_parts: Iterable[np.ndarray]) -> int:
+        """Append a tensor whose data comes already encoded (:func:`encode_tensor` of
+        consecutive row blocks, e.g. by worker threads); checks the total size."""
         encoded_name = name.encode("utf-8")
         header = _TENSOR_HEADER.pack(len(shape), len(encoded_name), int(ttype))
         self._write(header + struct.pack(f"<{len(shape)}i", *reversed(shape)) + encoded_name)
         written = 0
-        for part in parts:
-            data = encode_tensor(part, ttype)
+        for data in encoded_parts:
             self._write(memoryview(data))
             written += int(data.size)
         if written != tensor_nbytes(ttype, shape):
