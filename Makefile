@@ -1,6 +1,7 @@
 # whisper-tune: two commands on a new machine.
 #   make demo   set up .venv/ if needed, then run the whole pipeline on the embedded tiny.en
 #   make test   set up .venv/ if needed, then run the whole test suite
+#   make lint   set up .venv/ if needed, then run ruff and mypy (configured in pyproject.toml)
 #
 # TORCH_SPEC picks the PyTorch build. The default is the CPU build this project is tested
 # with; a CUDA user can run e.g. `make TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124" demo`
@@ -14,11 +15,12 @@ STAMP      := $(VENV)/.whisper-tune-installed
 DEMO_OUT   ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv clean help
+.PHONY: demo test lint venv clean help
 
 help:
 	@echo "make demo   - set up $(VENV)/ and run the end-to-end demo (offline, embedded tiny.en)"
 	@echo "make test   - set up $(VENV)/ and run the whole test suite"
+	@echo "make lint   - set up $(VENV)/ and run ruff and mypy (zero findings expected)"
 
 # The stamp depends on pyproject.toml so a changed dependency list reinstalls.
 $(STAMP): pyproject.toml
@@ -35,5 +37,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Paths and rules come from pyproject.toml ([tool.ruff], [tool.mypy]).
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/mypy
+
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

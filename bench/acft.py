@@ -37,7 +37,6 @@ VOICES = (
 
 def synth(out_dir: Path, clips: int, seed: int, short: bool = False) -> None:
     from acft_sentences import SENTENCES, SHORT_PHRASES
-
     from whisper_tune.audio import audio_info
     from whisper_tune.data.manifest import ManifestRow, write_manifest
 

@@ -54,7 +54,7 @@ def demo_rows(split: str, limit: int | None) -> list[tuple[str, str]]:
     clips = sorted(demo_split_dir(split).glob("*.ogg"))
     if split == "train":  # interleave voices so a prefix covers every voice
         clips = sorted(clips, key=lambda p: (p.stem.split("-", 1)[1], p.stem))
-        clips = [c for group in zip(*[clips[i::4] for i in range(4)]) for c in group]
+        clips = [c for group in zip(*[clips[i::4] for i in range(4)], strict=False) for c in group]
     pairs = [(str(c), c.with_suffix(".txt").read_text(encoding="utf-8").strip()) for c in clips]
     return pairs[:limit] if limit else pairs
 
@@ -79,7 +79,10 @@ def heldout_wer(whisper, processor, pairs: list[tuple[str, str]]) -> dict[str, f
     refs = [text for _, text in pairs]
     scores = {}
     whisper.eval()
-    for name, contexts in (("full", [None] * len(clips)), ("futo", [futo_audio_ctx(len(c), floor=None) for c in clips])):
+    for name, contexts in (
+        ("full", [None] * len(clips)),
+        ("futo", [futo_audio_ctx(len(c), floor=None) for c in clips]),
+    ):
         hyps = [t.text for t in transcribe_clip_contexts(whisper, processor, clips, contexts, batch_size=16)]
         scores[f"wer_{name}"], _ = error_rates(refs, hyps, None)
     return scores

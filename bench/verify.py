@@ -74,12 +74,16 @@ def main() -> int:
                     row = {"set": set_name, "backend": backend, "audio_ctx": ctx, "beam_size": args.beam_size,
                            **report.totals()}
                     results.append(row)
-                    print(f"{set_name:10s} {backend:10s} {ctx:8s} beam {args.beam_size} WER {row['wer']:8.1%} CER {row['cer']:8.1%} "
-                          f"loops {row['loops']:2d}/{row['clips']:2d}  {row['seconds']:6.1f} s  RTF {row['real_time_factor']:.3f}",
-                          flush=True)
+                    print(
+                        f"{set_name:10s} {backend:10s} {ctx:8s} beam {args.beam_size} "
+                        f"WER {row['wer']:8.1%} CER {row['cer']:8.1%} "
+                        f"loops {row['loops']:2d}/{row['clips']:2d}  {row['seconds']:6.1f} s  "
+                        f"RTF {row['real_time_factor']:.3f}",
+                        flush=True,
+                    )
                 if len(reports) == 2:
                     a, b = reports["hf"].rows, reports["whispercpp"].rows
-                    same = sum(x.hypothesis == y.hypothesis for x, y in zip(a, b))
+                    same = sum(x.hypothesis == y.hypothesis for x, y in zip(a, b, strict=True))
                     results.append({"set": set_name, "audio_ctx": ctx, "identical_text": same, "clips": len(a)})
                     print(f"{set_name:10s} {'agree':10s} {ctx:8s} identical text {same}/{len(a)}", flush=True)
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "

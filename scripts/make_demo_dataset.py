@@ -290,7 +290,7 @@ class SplitScore:
 class Measurement:
     model: str
     scores: list[SplitScore]
-    per_term: dict[str, tuple[int, int, int, int]]  # term -> train said/hit, heldout said/hit
+    per_term: dict[str, tuple[int, ...]]  # 4 counts per term -> train said/hit, heldout said/hit
     examples: list[tuple[str, str]]  # (reference, hypothesis) from held-out
 
 
@@ -315,7 +315,7 @@ def measure(folder: Path, clips: Sequence[Clip], model_spec: str) -> Measurement
         scores.append(SplitScore(split, len(chosen), sum(len(a) for a in audio) / 16000, word_error_rate(refs, hyps),
                                  sum(c.said for c in counts), sum(c.hit for c in counts)))
         if split == "heldout":
-            examples = list(zip(refs, hyps))[:: max(1, len(refs) // 6)][:6]
+            examples = list(zip(refs, hyps, strict=True))[:: max(1, len(refs) // 6)][:6]
     return Measurement(model_spec, scores, {t: tuple(v) for t, v in per_term.items()}, examples)
 
 
@@ -325,7 +325,7 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
 
     normalize = EnglishTextNormalizer()
     edits = words = 0
-    for ref, hyp in zip(references, hypotheses):
+    for ref, hyp in zip(references, hypotheses, strict=True):
         ref_words, hyp_words = normalize(ref).split(), normalize(hyp).split()
         edits += _edit_distance(ref_words, hyp_words)
         words += len(ref_words)

@@ -218,7 +218,7 @@ def test_synthesize_refuses_unknown_voice_and_bad_ranges(tmp_path: Path) -> None
         synthesize("hello", "xx-nonexistent", 160, tmp_path / "a.wav")
     with pytest.raises(AudioError, match="speed=20 is outside"):
         synthesize("hello", "en-us", 20, tmp_path / "a.wav")
-    with pytest.raises(AudioError, match="use .ogg or .wav"):
+    with pytest.raises(AudioError, match=r"use \.ogg or \.wav"):
         synthesize("hello", "en-us", 160, tmp_path / "a.mp3")
     assert not (tmp_path / "a.wav").exists()
 

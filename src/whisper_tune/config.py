@@ -18,11 +18,14 @@ import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from whisper_tune.errors import ConfigError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def doc(text: str, **extra: Any) -> dict[str, Any]:
@@ -159,7 +162,7 @@ def _coerce(value: Any, hint: Any, key: str, metadata: Mapping[str, Any], source
     return converted
 
 
-def _convert(value: Any, hint: Any, key: str, source: str) -> Any:  # noqa: PLR0911 - one branch per type
+def _convert(value: Any, hint: Any, key: str, source: str) -> Any:
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
         args = get_args(hint)
@@ -189,7 +192,7 @@ def _convert(value: Any, hint: Any, key: str, source: str) -> Any:  # noqa: PLR0
         if not isinstance(value, Mapping):
             raise ConfigError(f"{source}: {key}={_fmt(value)} must be a mapping")
         return dict(value)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return from_dict(hint, value, source, prefix=f"{key}.")
     if hint is Any:
         return value
@@ -257,19 +260,19 @@ def dump_yaml(config: Any) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True)
 
 
-def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
+def describe(cls: type[DataclassInstance], prefix: str = "") -> list[tuple[str, str, str, str]]:
     """(key, type, default, doc) for every field, nested ones dotted: for docs and --help."""
     rows = []
     hints = get_type_hints(cls)
     for field in dataclasses.fields(cls):
         hint = hints[field.name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             rows.extend(describe(hint, f"{prefix}{field.name}."))
             continue
         if field.default is not dataclasses.MISSING:
             default = repr(field.default)
-        elif field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = repr(field.default_factory())  # type: ignore[misc]
+        elif field.default_factory is not dataclasses.MISSING:
+            default = repr(field.default_factory())
         else:
             default = "(required)"
         if get_origin(hint) is Literal:

@@ -73,7 +73,7 @@ class Stage:
 
 def demo_config_path(name: str) -> Path:
     """A demo config shipped with the package (``train.yaml``, ``acft.yaml``)."""
-    return Path(str(resources.files("whisper_tune").joinpath("assets", "demo", name)))
+    return Path(str(resources.files("whisper_tune") / "assets" / "demo" / name))
 
 
 # --- stages ----------------------------------------------------------------------------------

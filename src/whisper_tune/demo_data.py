@@ -57,7 +57,9 @@ def demo_dataset_dir() -> Path:
     Raises :class:`DataError` when the package was installed without its assets (a wheel
     built without package data, or an import from a zip file).
     """
-    folder = resources.files(DATASET_PACKAGE).joinpath(*DATASET_PARTS)
+    folder = resources.files(DATASET_PACKAGE)
+    for part in DATASET_PARTS:  # Traversable.joinpath takes one name on Python 3.10
+        folder = folder / part
     path = Path(str(folder))
     if not path.is_dir() or not (path / TERMS_FILE).is_file():
         raise DataError(
@@ -130,7 +132,7 @@ def term_hits(
             f"term_hits: {len(references)} references but {len(hypotheses)} hypotheses; "
             "pass one hypothesis per reference"
         )
-    normalized = [(_words(ref), _words(hyp)) for ref, hyp in zip(references, hypotheses)]
+    normalized = [(_words(ref), _words(hyp)) for ref, hyp in zip(references, hypotheses, strict=True)]
     counts = []
     for term in terms:
         needle = _words(term)

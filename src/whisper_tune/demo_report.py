@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 MODELS = (("baseline", "stock tiny.en"), ("finetuned", "LoRA fine-tuned"), ("acft_eval", "fine-tuned + ACFT"))
 
 
-def write_demo_report(ctx: "DemoContext") -> dict[str, Any]:
+def write_demo_report(ctx: DemoContext) -> dict[str, Any]:
     plots = ctx.out / "plots"
     wer_png = plot_wer(ctx, plots / "heldout_wer.png")
     terms_png = plot_terms(ctx, plots / "term_hits.png")
@@ -22,7 +22,7 @@ def write_demo_report(ctx: "DemoContext") -> dict[str, Any]:
     return {"report": str(report), "plots": [str(wer_png), str(terms_png)]}
 
 
-def render_markdown(ctx: "DemoContext", wer_png: Path, terms_png: Path) -> str:
+def render_markdown(ctx: DemoContext, wer_png: Path, terms_png: Path) -> str:
     data = ctx.result("manifest")["clips"]
     train = ctx.result("train")
     exported = ctx.result("export")["files"]
@@ -49,9 +49,15 @@ def render_markdown(ctx: "DemoContext", wer_png: Path, terms_png: Path) -> str:
         tuned = ctx.result("finetuned")["terms"][term]
         acft = ctx.result("acft_eval")["terms"][term]
         lines.append(f"| {term} | {hit}/{said} | {tuned[0]}/{tuned[1]} | {acft[0]}/{acft[1]} |")
-    lines += ["", f"![term hit rates]({terms_png.relative_to(ctx.out)})", "",
-              "## Files and verdicts", "",
-              "| file | size | verify | whisper.cpp WER | reference WER | identical tokens |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"![term hit rates]({terms_png.relative_to(ctx.out)})",
+        "",
+        "## Files and verdicts",
+        "",
+        "| file | size | verify | whisper.cpp WER | reference WER | identical tokens |",
+        "|---|---|---|---|---|---|",
+    ]
     for dtype, info in exported.items():
         verdict = verdicts[dtype]
         lines.append(
@@ -72,7 +78,7 @@ def render_markdown(ctx: "DemoContext", wer_png: Path, terms_png: Path) -> str:
     return "\n".join(lines)
 
 
-def plot_wer(ctx: "DemoContext", path: Path) -> Path:
+def plot_wer(ctx: DemoContext, path: Path) -> Path:
     labels = [label for _, label in MODELS]
     full = [ctx.result(key)["full"]["wer"] * 100 for key, _ in MODELS]
     futo = [ctx.result(key)["futo"]["wer"] * 100 for key, _ in MODELS]
@@ -87,7 +93,7 @@ def plot_wer(ctx: "DemoContext", path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_terms(ctx: "DemoContext", path: Path) -> Path:
+def plot_terms(ctx: DemoContext, path: Path) -> Path:
     before = ctx.result("baseline")["terms"]
     after = ctx.result("acft_eval")["terms"]
     terms = list(before)

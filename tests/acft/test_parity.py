@@ -43,7 +43,7 @@ def whispercpp_tokens(tmp_path_factory, embedded_path, jfk_audio):
     ggml = export_ggml("embedded:tiny.en", "f16", tmp_path_factory.mktemp("acft-parity") / "tiny.en-f16.bin").path
     clips = [jfk_audio[: int(seconds * 16000)] for seconds, _ in CASES]
     results = transcribe_ggml(ggml, clips, DecodeOptions(max_tokens=MAX_TOKENS), [n for _, n in CASES])
-    return {case: result.tokens for case, result in zip(CASES, results)}
+    return {case: result.tokens for case, result in zip(CASES, results, strict=True)}
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +101,15 @@ def test_short_context_greedy_tokens_agree_until_a_near_tie(whispercpp_tokens, e
     """Greedy decoding of 4 s at FUTO's 232 loops in both, identical until the first near-tie."""
     ours = _hf_tokens(embedded_model, embedded_processor, jfk_audio[:64000], 232)
     theirs = whispercpp_tokens[(4.0, 232)]
-    first_diff = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+    first_diff = next(
+        (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b), min(len(ours), len(theirs))
+    )
     assert first_diff >= 5
     # Both hit the token cap (whisper.cpp may emit one token past max_tokens): the loop ACFT is for.
     assert min(len(ours), len(theirs)) >= MAX_TOKENS
     if first_diff < MAX_TOKENS:
         states = encode_short(embedded_model, features[4.0], 232)
-        margin = _shortfalls(embedded_model, states, ours[: first_diff] + [theirs[first_diff]])[-1]
+        margin = _shortfalls(embedded_model, states, [*ours[:first_diff], theirs[first_diff]])[-1]
         assert margin <= TIE_MARGIN
 
 

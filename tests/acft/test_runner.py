@@ -85,7 +85,7 @@ def test_saved_model_reloads_with_the_acft_marker(acft_run, embedded_model):
 def test_resume_continues_from_the_checkpoint(acft_run):
     from whisper_tune.acft.runner import run_acft
 
-    result, config = acft_run
+    _, config = acft_run
     more = load_acft_config(None, [
         f"model={config.model}", f"train_manifest={config.train_manifest}", f"output_dir={config.output_dir}",
         "batch_size=2", "max_steps=5", "learning_rate=2e-5", "progress=false", "device=cpu", "resume=auto",

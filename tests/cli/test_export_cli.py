@@ -79,7 +79,9 @@ def test_merge_cli(tiny_random_dir, tmp_path, capsys):
     from transformers import WhisperForConditionalGeneration
 
     base = WhisperForConditionalGeneration.from_pretrained(tiny_random_dir, dtype=torch.float32)
-    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False)).save_pretrained(tmp_path / "a")
+    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False)).save_pretrained(
+        tmp_path / "a"
+    )
     assert main(["-q", "merge", str(tmp_path / "a"), str(tmp_path / "merged")]) == 0
     assert (tmp_path / "merged" / "model.safetensors").is_file() and (tmp_path / "merged" / "vocab.json").is_file()
     assert str(tmp_path / "merged") in capsys.readouterr().out

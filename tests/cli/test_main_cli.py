@@ -16,6 +16,7 @@ WHISPER_TUNE = Path(sys.executable).with_name("whisper-tune")
 def _subcommands() -> list[str]:
     parser = build_parser()
     action = next(a for a in parser._actions if a.dest == "command")
+    assert action.choices is not None
     return list(action.choices)
 
 
@@ -27,7 +28,7 @@ def test_help_lists_every_subcommand_with_a_line(capsys):
     names = _subcommands()
     assert len(names) >= len(COMMAND_MODULES)
     for name in names:
-        line = next(l for l in out.splitlines() if l.strip().startswith(name + " ") or l.strip() == name)
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(name + " ") or ln.strip() == name)
         assert line.strip() != name, f"{name} has no help line"
 
 
@@ -72,7 +73,10 @@ def test_transcribe_prints_the_jfk_sentence(jfk_wav, jfk_text, embedded_path):
     assert result.returncode == 0, result.stderr
     [line] = result.stdout.strip().splitlines()
     assert _normalize(line) == _normalize(jfk_text)
-    assert _normalize(line) == "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
+    assert (
+        _normalize(line)
+        == "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
+    )
 
 
 def _normalize(text: str) -> str:

@@ -55,14 +55,19 @@ def test_build_and_validate(recordings: Path, tmp_path: Path, capsys: pytest.Cap
     ("argv", "message"),
     [
         (["manifest", "build", "{tmp}/missing", "-o", "{tmp}/m.csv"], "missing: no such file or folder"),
-        (["manifest", "build", "{tmp}/list.csv", "-o", "{tmp}/m.csv"], "no transcript column; looked for text|sentence"),
+        (
+            ["manifest", "build", "{tmp}/list.csv", "-o", "{tmp}/m.csv"],
+            "no transcript column; looked for text|sentence",
+        ),
         (["manifest", "build", "{tmp}/bin.csv", "-o", "{tmp}/m.csv"], "bin.csv: line 1: found 1 column(s)"),
         (["manifest", "build", "{tmp}", "-o", "{tmp}/m.csv", "--split", "val=2"], "must be between 0 and 1"),
         (["manifest", "validate", "{tmp}/none.csv"], "none.csv: no such manifest"),
         (["manifest", "build", "{tmp}", "-o", "{tmp}/m.csv", "--min-duration", "40"], "min_duration=40.0"),
     ],
 )
-def test_bad_input_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+def test_bad_input_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
     (tmp_path / "list.csv").write_text("path,words\na.wav,hello\n", encoding="utf-8")
     (tmp_path / "bin.csv").write_bytes(b"\x00\x01\x02garbage\xff\n\x00")
     code = main([a.format(tmp=tmp_path) for a in argv])

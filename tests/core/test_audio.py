@@ -46,11 +46,11 @@ def test_real_speech_is_unchanged_at_16k(jfk_wav):
 
 
 def test_errors_name_the_file(tmp_path):
-    with pytest.raises(AudioError, match="missing.wav: no such file"):
+    with pytest.raises(AudioError, match=r"missing\.wav: no such file"):
         load_audio(tmp_path / "missing.wav")
     bad = tmp_path / "text.wav"
     bad.write_text("not audio")
-    with pytest.raises(AudioError, match="text.wav: cannot decode audio"):
+    with pytest.raises(AudioError, match=r"text\.wav: cannot decode audio"):
         load_audio(bad)
     with pytest.raises(AudioError, match="is not a file"):
         load_audio(tmp_path)

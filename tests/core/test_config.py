@@ -73,7 +73,7 @@ def test_bad_files(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(Example, tmp_path / "missing.yaml")
     (tmp_path / "c.toml").write_text("x = 1")
-    with pytest.raises(ConfigError, match="unknown config type '.toml'"):
+    with pytest.raises(ConfigError, match=r"unknown config type '\.toml'"):
         load_config(Example, tmp_path / "c.toml")
     (tmp_path / "c.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):

@@ -23,10 +23,9 @@ def test_success_replaces_and_leaves_no_temporaries(tmp_path):
 def test_failure_keeps_old_file(tmp_path):
     target = tmp_path / "out.json"
     atomic_write_json(target, {"v": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_open(target, "w") as handle:
-            handle.write('{"v": 2')
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_open(target, "w") as handle:
+        handle.write('{"v": 2')
+        raise RuntimeError("interrupted")
     assert target.read_text() == '{\n  "v": 1\n}\n'
     assert os.listdir(tmp_path) == ["out.json"]
 
@@ -35,10 +34,9 @@ def test_directory_is_swapped_in_whole(tmp_path):
     target = tmp_path / "model"
     with atomic_directory(target) as staging:
         (staging / "a.txt").write_text("1")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_directory(target) as staging:
-            (staging / "a.txt").write_text("2")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_directory(target) as staging:
+        (staging / "a.txt").write_text("2")
+        raise KeyboardInterrupt
     assert (target / "a.txt").read_text() == "1"
     with atomic_directory(target) as staging:
         (staging / "b.txt").write_text("3")
@@ -47,9 +45,8 @@ def test_directory_is_swapped_in_whole(tmp_path):
 
 
 def test_read_mode_is_refused(tmp_path):
-    with pytest.raises(ValueError):
-        with atomic_open(tmp_path / "x", "rb"):
-            pass
+    with pytest.raises(ValueError), atomic_open(tmp_path / "x", "rb"):
+        pass
 
 
 def _umask() -> int:

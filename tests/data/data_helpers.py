@@ -18,7 +18,7 @@ def write_clip(
     subtype: str = "PCM_16",
 ) -> Path:
     """Speech-like test audio: a few tones with a syllable-rate envelope plus a little noise."""
-    n = int(round(seconds * rate))
+    n = round(seconds * rate)
     rng = np.random.default_rng(seed)
     t = np.arange(n) / rate
     freqs = rng.uniform(120, 900, size=3)

@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.data.data_helpers import write_clip
 from whisper_tune.data.build import build_manifest, split_manifest_path, validate_manifest
 from whisper_tune.data.manifest import read_manifest
 from whisper_tune.data.report import REASONS, read_report
 from whisper_tune.data.validate import Limits
 from whisper_tune.errors import ConfigError, DataError
-
-from tests.data.data_helpers import write_clip
 
 GOOD = [f"good{i}" for i in range(8)]
 
@@ -88,7 +87,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_every_problem_is_reported_with_its_reason(built) -> None:
-    root, _, _, expected, result = built
+    _, _, _, expected, result = built
     found = {Path(p.file.split(":")[0]).name + (":" + p.file.split(":")[1] if ":" in p.file else ""): p.reason
              for p in result.report.problems}
     assert found == expected
@@ -139,7 +138,7 @@ def test_same_sources_give_byte_identical_outputs(built) -> None:
 
 
 def test_acft_limit_and_strict(built, tmp_path: Path) -> None:
-    root, rec, _, _, result = built
+    root, rec, _, _, _ = built
     clip = write_clip(tmp_path / "d" / "c.wav", 29.5, rate=8_000)
     (tmp_path / "d" / "c.txt").write_text("twenty nine and a half seconds", encoding="utf-8")
     assert build_manifest([tmp_path / "d"], tmp_path / "m.csv").report.kept == 1
@@ -163,7 +162,10 @@ def test_validate_reports_problems_of_an_existing_manifest(built, tmp_path: Path
     manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
     report, report_file = validate_manifest(manifest)
     assert report_file == tmp_path / "m.validation.json"
-    assert {(Path(p.file).name, p.reason) for p in report.problems} == {("quiet.wav", "silent"), ("gone.wav", "missing_audio")}
+    assert {(Path(p.file).name, p.reason) for p in report.problems} == {
+        ("quiet.wav", "silent"),
+        ("gone.wav", "missing_audio"),
+    }
     assert report.kept == len(lines) - 1
     with pytest.raises(DataError, match="2 problem"):
         validate_manifest(manifest, strict=True)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.data.data_helpers import write_clip
 from transformers import WhisperFeatureExtractor
 
+from tests.data.data_helpers import write_clip
 from whisper_tune.audio import load_audio
 from whisper_tune.data.features import (
     FeatureCache,

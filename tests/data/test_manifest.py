@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.data.data_helpers import write_clip
 
+from tests.data.data_helpers import write_clip
 from whisper_tune.data.build import validate_manifest
 from whisper_tune.data.manifest import COLUMN_ALIASES, ManifestRow, read_manifest, write_manifest
 from whisper_tune.errors import DataError
@@ -50,7 +50,7 @@ def test_reads_the_shared_evaluation_manifest(real_clips_dir: Path) -> None:
     with open(table, encoding="utf-8", newline="") as handle:
         expected = list(csv.DictReader(handle))
     assert len(rows) == len(expected) == 43
-    for row, record in zip(rows, expected):
+    for row, record in zip(rows, expected, strict=True):
         assert row.audio == table.parent / record["file"] and row.text == record["text"]
         assert row.duration == pytest.approx(float(record["duration_s"]), abs=2e-3)
         assert row.sample_rate == 16_000 and row.channels == 1
@@ -64,7 +64,10 @@ def test_reads_the_shared_evaluation_manifest(real_clips_dir: Path) -> None:
         (b"audio,text\nx.wav,hi,extra\n", r"line 2: 3 fields but the header has 2"),
         (b"audio,text\n,hello\n", r"line 2: column 'audio' is empty"),
         (b"audio,text\nx.wav,  \n", r"line 2: column 'text' .*empty"),
-        (b"id,audio,text,duration,sample_rate,channels\na,x.wav,hi,long,16000,1\n", r"line 2: column 'duration': 'long'"),
+        (
+            b"id,audio,text,duration,sample_rate,channels\na,x.wav,hi,long,16000,1\n",
+            r"line 2: column 'duration': 'long'",
+        ),
         (b"audio,text\nx.wav,caf\xe9\n", r"line 2: column 'text' is not UTF-8"),
         (b"audio,text\nmissing.wav,hello\n", r"line 2: column 'audio': .*missing.wav: no such file"),
     ],

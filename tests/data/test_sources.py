@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from tests.data.data_helpers import write_clip
 
+from tests.data.data_helpers import write_clip
 from whisper_tune.data.build import build_manifest
 from whisper_tune.data.manifest import read_manifest
 from whisper_tune.data.sources import SourceOptions, describe_source
@@ -70,7 +70,9 @@ def test_jsonl_with_named_columns(tmp_path: Path) -> None:
     assert (row.id, row.text, row.speaker) == ("k1", "from json", "z")
     assert [(p.file, p.reason) for p in result.report.problems] == [(f"{tmp_path / 'data.jsonl'}:2", "bad_row")]
     with pytest.raises(DataError, match=r"no column 'nope' \(given by --text-column\)"):
-        build_manifest([tmp_path / "data.jsonl"], tmp_path / "m.csv", SourceOptions(path_column="wav_file", text_column="nope"))
+        build_manifest(
+            [tmp_path / "data.jsonl"], tmp_path / "m.csv", SourceOptions(path_column="wav_file", text_column="nope")
+        )
 
 
 def test_audiofolder_reports_unlisted_audio(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 
 from tests.data.data_helpers import write_clip
-
 from whisper_tune.data.validate import escapes_root, inspect_audio
 
 

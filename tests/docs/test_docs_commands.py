@@ -81,12 +81,13 @@ def test_mentioned_commands_and_options_exist(doc, mention):
 
     parser = build_parser()
     words = mention.replace("|", " ").replace("[", " ").replace("]", " ").replace("(", " ").replace(")", " ").split()
-    current, used = parser, []
+    current: argparse.ArgumentParser = parser
+    used: list[str] = []
     for word in words:
         choices = next((a.choices for a in current._actions if isinstance(a, argparse._SubParsersAction)), None)
         if choices is None or word.startswith("-") or word not in choices:
             break
-        current, used = choices[word], used + [word]
+        current, used = choices[word], [*used, word]
     if words and not words[0].startswith("-"):
         assert used, f"{doc}: `whisper-tune {mention}` names no whisper-tune command"
     for word in words:

@@ -6,10 +6,10 @@ from whisper_tune.evaluation.loops import compression_ratio, detect_loop, traili
 
 
 def test_trailing_repeat_finds_the_longest_run_of_1_to_4_grams():
-    assert trailing_repeat("a b c c c c".split()) == (("c",), 4)
-    assert trailing_repeat("x and so and so and so".split()) == (("and", "so"), 3)
+    assert trailing_repeat(["a", "b", "c", "c", "c", "c"]) == (("c",), 4)
+    assert trailing_repeat(["x", "and", "so", "and", "so", "and", "so"]) == (("and", "so"), 3)
     assert trailing_repeat([1, 2, 3, 4, 1, 2, 3, 4]) == ((1, 2, 3, 4), 2)
-    assert trailing_repeat("one two".split()) == (("two",), 1)
+    assert trailing_repeat(["one", "two"]) == (("two",), 1)
 
 
 def test_loop_flags():

@@ -29,7 +29,7 @@ def test_rename_table(hf, ggml):
 @pytest.mark.parametrize("hf", ["model.encoder.layers.0.encoder_attn.q_proj.weight", "model.decoder.extra.weight",
                                 "model.encoder.layers.0.self_attn.q_proj.lora_A.weight"])
 def test_unknown_keys_are_errors(hf):
-    with pytest.raises(ExportError, match="no whisper.cpp equivalent"):
+    with pytest.raises(ExportError, match=r"no whisper\.cpp equivalent"):
         ggml_name(hf)
 
 

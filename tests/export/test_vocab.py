@@ -36,5 +36,5 @@ def test_gaps_and_foreign_characters_are_refused(tmp_path):
     with pytest.raises(ExportError, match="not a GPT-2 byte-level character"):
         load_vocab(tmp_path)
     (tmp_path / "vocab.json").unlink()
-    with pytest.raises(ExportError, match="no vocab.json or tokenizer.json"):
+    with pytest.raises(ExportError, match=r"no vocab\.json or tokenizer\.json"):
         load_vocab(tmp_path)

@@ -30,7 +30,8 @@ p.print_progress = False; p.print_realtime = False; p.print_timestamps = False
 p.n_threads = 1; p.language = "en"; p.max_tokens = 64
 if pw.whisper_full(ctx, p, audio, audio.size) != 0:
     sys.exit(4)
-text = b"".join(pw.whisper_full_get_segment_text(ctx, i) for i in range(pw.whisper_full_n_segments(ctx))).decode("utf-8", "replace")
+segments = range(pw.whisper_full_n_segments(ctx))
+text = b"".join(pw.whisper_full_get_segment_text(ctx, i) for i in segments).decode("utf-8", "replace")
 print(json.dumps({"text": text}))
 """
 

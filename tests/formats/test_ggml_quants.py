@@ -25,7 +25,10 @@ def adversarial_blocks() -> np.ndarray:
                      7.0, -7.0, 1e5, -1e5, 6e-5, -6e-5, 1e6, 1e-40], dtype=np.float32)
     i = np.arange(4096, dtype=np.uint64)[:, None]
     j = np.arange(32, dtype=np.uint64)[None, :]
-    mixed = pool[((i * np.uint64(2654435761) + j * np.uint64(40503) + i * j * np.uint64(97)) >> np.uint64(7)) % np.uint64(pool.size)]
+    mixed = pool[
+        ((i * np.uint64(2654435761) + j * np.uint64(40503) + i * j * np.uint64(97)) >> np.uint64(7))
+        % np.uint64(pool.size)
+    ]
     bits = ((np.arange(512, dtype=np.uint64)[:, None] * np.uint64(0x9E3779B1)) >> j) & np.uint64(1)
     signed_zeros = np.where(bits == 1, np.float32(-0.0), np.float32(0.0)).astype(np.float32)
     nonneg = np.where(bits[:, ::-1] == 1, np.float32(0.25), signed_zeros)  # min is a signed zero

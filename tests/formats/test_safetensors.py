@@ -18,8 +18,11 @@ from whisper_tune.formats.safetensors import SafetensorsReader, weight_files
 @pytest.fixture()
 def stored(tmp_path):
     rng = np.random.default_rng(0)
-    tensors = {"a": rng.standard_normal((7, 3, 5), dtype=np.float32), "b": rng.standard_normal(9).astype(np.float16),
-               "c": np.arange(12, dtype=np.int64).reshape(3, 4)}
+    tensors: dict[str, np.ndarray] = {
+        "a": rng.standard_normal((7, 3, 5), dtype=np.float32),
+        "b": rng.standard_normal(9).astype(np.float16),
+        "c": np.arange(12, dtype=np.int64).reshape(3, 4),
+    }
     path = tmp_path / "model.safetensors"
     save_file(tensors, str(path), metadata={"format": "pt"})
     return path, tensors
@@ -69,7 +72,7 @@ def test_weight_files_single_sharded_and_broken(stored, tmp_path):
     sharded.mkdir()
     (sharded / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "s-2.safetensors",
                                                                                      "b": "s-1.safetensors"}}))
-    with pytest.raises(FormatError, match="shard s-1.safetensors is missing"):
+    with pytest.raises(FormatError, match=r"shard s-1\.safetensors is missing"):
         weight_files(sharded)
     for name in ("s-1.safetensors", "s-2.safetensors"):
         (sharded / name).write_bytes(path.read_bytes())
@@ -77,5 +80,5 @@ def test_weight_files_single_sharded_and_broken(stored, tmp_path):
     (sharded / "model.safetensors.index.json").write_text("{not json")
     with pytest.raises(FormatError, match="not a readable safetensors index"):
         weight_files(sharded)
-    with pytest.raises(FormatError, match="no model.safetensors"):
+    with pytest.raises(FormatError, match=r"no model\.safetensors"):
         weight_files(tmp_path / "nothing-here")

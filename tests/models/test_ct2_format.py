@@ -10,7 +10,7 @@ from whisper_tune.formats.ct2 import read_ct2, write_ct2
 
 
 def test_round_trip_keeps_names_shapes_dtypes_and_aliases(tmp_path):
-    variables = {
+    variables: dict[str, np.ndarray] = {
         "a/weight": np.arange(12, dtype=np.float16).reshape(3, 4),
         "a/bias": np.array([1.5, -2.0], dtype=np.float32),
         "n/heads": np.array(6, dtype=np.int16),
@@ -31,7 +31,7 @@ def test_truncated_file_names_the_variable(tmp_path):
     path = tmp_path / "model.bin"
     write_ct2(path, "WhisperSpec", 3, {"enc/w": np.ones((64, 64), dtype=np.float32)})
     path.write_bytes(path.read_bytes()[:-300])
-    with pytest.raises(FormatError, match="truncated.*enc/w"):
+    with pytest.raises(FormatError, match=r"truncated.*enc/w"):
         read_ct2(path)
 
 

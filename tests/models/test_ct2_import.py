@@ -93,7 +93,7 @@ def test_import_is_atomic_and_replaces(tmp_path, ct2_dir):
     out = tmp_path / "rebuilt"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    with pytest.raises(ModelSourceError, match="no model.bin"):
+    with pytest.raises(ModelSourceError, match=r"no model\.bin"):
         import_ct2(tmp_path / "nothing", out)
     assert (out / "old.txt").read_text() == "old"  # a failed import leaves the old folder alone
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -105,7 +105,10 @@ def test_gradient_checkpointing_reaches_frozen_input_adapters(tiny_random_dir, t
         module = WhisperLoss(adapted.model, adapted.whisper).train()
         for n_ctx in (40, 1500):  # short (our encoder forward) and full (the HF encoder)
             module(_batch(n_ctx)).backward()
-        grads.append({n: p.grad.clone() for n, p in module.named_parameters() if p.requires_grad})
+        trainable = {n: p.grad for n, p in module.named_parameters() if p.requires_grad}
+        missing = [n for n, grad in trainable.items() if grad is None]
+        assert not missing, f"no gradient reached {missing[:3]}"
+        grads.append({n: grad.clone() for n, grad in trainable.items() if grad is not None})
     plain, checkpointed = grads
     encoder_a = [n for n in plain if ".encoder." in n and "lora_A" in n]
     assert encoder_a and all(plain[n].abs().sum() > 0 for n in encoder_a)

@@ -42,7 +42,9 @@ def test_collate_cuts_features_and_pads_tokens(random_manifest, tiny_random_dir)
     n_ctx = clip_context(max(dataset[i]["n_frames"] for i in (0, 1, 4)), 16)
     assert batch["n_ctx"] == n_ctx and batch["size"] == 3
     assert batch["input_features"].shape == (3, 80, 2 * n_ctx)
-    torch.testing.assert_close(batch["input_features"][1], torch.from_numpy(dataset[1]["input_features"][:, : 2 * n_ctx]))
+    torch.testing.assert_close(
+        batch["input_features"][1], torch.from_numpy(dataset[1]["input_features"][:, : 2 * n_ctx])
+    )
     assert batch["labels"].shape == batch["decoder_input_ids"].shape == (3, 6)
     assert batch["labels"][0].tolist() == [50258, 50259, 50256, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX]
     assert batch["decoder_input_ids"][0].tolist() == [50257, 50258, 50259, 50256, 50256, 50256]

@@ -33,9 +33,10 @@ def test_two_cpu_processes_train_like_accumulation_and_write_one_output(random_m
                                                                          tmp_path):
     launcher = Path(sys.executable).with_name("accelerate")
     if not launcher.is_file():
-        if shutil.which("accelerate") is None:
+        found = shutil.which("accelerate")
+        if found is None:
             pytest.skip("the accelerate launcher is not installed")
-        launcher = Path(shutil.which("accelerate"))
+        launcher = Path(found)
     output = tmp_path / "run"
     command = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "whisper_tune.cli.main", "train",

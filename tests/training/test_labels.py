@@ -87,8 +87,8 @@ def test_timestamps_drop_notimestamps_and_wrap_the_text_in_one_segment(english):
 def test_empty_and_too_long_transcripts_are_refused_naming_the_clip(english):
     tokenizer, special = english
     prompt = prompt_tokens(special, None, "transcribe", False)
-    with pytest.raises(DataError, match="clip 'b'.*empty"):
+    with pytest.raises(DataError, match=r"clip 'b'.*empty"):
         encode_transcripts(tokenizer, special, ["fine", " "], ["a", "b"], [1.0, 1.0], prompt, False, 50)
-    with pytest.raises(DataError, match="clip 'a'.*needs \\d+ tokens, more than max_label_tokens=8"):
+    with pytest.raises(DataError, match=r"clip 'a'.*needs \d+ tokens, more than max_label_tokens=8"):
         encode_transcripts(tokenizer, special, ["one two three four five six seven eight"], ["a"], [1.0],
                            prompt, False, 8)

@@ -95,7 +95,7 @@ def test_accumulation_equals_one_big_batch(tmp_path):
     """2 micro-batches of 3 with accumulation == batches of 6: sum/total units, same updates."""
     class Six(LeastSquares):
         def batch_plan(self, epoch):
-            return [sum(pair, []) for pair in zip(*[iter(super().batch_plan(epoch))] * 2)]
+            return [[*a, *b] for a, b in zip(*[iter(super().batch_plan(epoch))] * 2, strict=True)]
 
     a = run_loop(LeastSquares(), _config(tmp_path / "a", gradient_accumulation_steps=2, max_grad_norm=0))
     b = run_loop(Six(), _config(tmp_path / "b", max_grad_norm=0))

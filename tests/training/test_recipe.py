@@ -35,7 +35,7 @@ def test_method_lowers_validation_wer_and_merges(method, demo_manifests, tmp_pat
     result = train(config)
     assert result.steps == 6
     assert result.final["wer"] < result.baseline["wer"], (result.baseline, result.final)
-    assert result.best_metric < result.baseline["wer"]
+    assert result.best_metric is not None and result.best_metric < result.baseline["wer"]
     assert (tmp_path / "run" / "summary.md").read_text().count("| wer |") == 1
 
     # The merged folder (adapter + ORIGINAL base, written by whisper_tune.merge) decodes the

@@ -8,8 +8,8 @@ import struct
 
 import numpy as np
 import pytest
-from tests.conftest import rewrite_ggml
 
+from tests.conftest import rewrite_ggml
 from whisper_tune.errors import FormatError
 from whisper_tune.evaluation.eval import EvalClip
 from whisper_tune.evaluation.jfk import jfk_cuts
@@ -34,9 +34,9 @@ def test_exports_pass(dtype, embedded_ggml, clips, models, tmp_path):
     assert report.passed, report.reason
     assert report.stage == "compare" and "within 2.0%" in report.reason
     assert report.exact_match_rate == 1.0  # identical tokens on every clip
-    assert report.ggml_wer == report.model_wer and report.ggml_wer <= 0.05
+    assert report.ggml_wer is not None and report.ggml_wer == report.model_wer and report.ggml_wer <= 0.05
     assert report.file_size == embedded_ggml[dtype].stat().st_size
-    assert 0 < report.real_time_factor < 5
+    assert report.real_time_factor is not None and 0 < report.real_time_factor < 5
     written = json.loads((tmp_path / "verify.json").read_text())
     assert written["passed"] is True and len(written["clips"]) == 2 and written["wer_delta"] == 0.0
     assert (tmp_path / "verify.md").read_text().startswith(f"# Verification of {embedded_ggml[dtype].name}: PASS")
@@ -108,7 +108,7 @@ def test_scrambled_weights_fail_the_comparison(embedded_ggml, clips, models, tmp
     })
     report = verify(scrambled, "embedded:tiny.en", clips[:1], **models)
     assert not report.passed and report.stage == "compare"
-    assert "exceeds 2.0%" in report.reason and report.wer_delta > 0.02
+    assert "exceeds 2.0%" in report.reason and report.wer_delta is not None and report.wer_delta > 0.02
     assert report.exact_match_rate == 0.0
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from tests.conftest import rewrite_ggml
 
+from tests.conftest import rewrite_ggml
 from whisper_tune.export.exporter import export_ggml
 from whisper_tune.formats.ggml import read_ggml
 from whisper_tune.transcribe import DecodeOptions

@@ -77,7 +77,10 @@ class ContextSampler:
             raise ConfigError(f"context scheme {unknown[0]!r} is unknown; expected {', '.join(SCHEMES)}")
         if any(float(w) < 0 for w in self.weights.values()) or sum(map(float, self.weights.values())) <= 0:
             raise ConfigError(f"context weights {dict(self.weights)} must be >= 0 and not all 0")
-        if float(self.weights.get("deployed", 0)) + float(self.weights.get("deployed_floor", 0)) > 0 and not self.offsets:
+        if (
+            float(self.weights.get("deployed", 0)) + float(self.weights.get("deployed_floor", 0)) > 0
+            and not self.offsets
+        ):
             raise ConfigError("context offsets is empty; the deployed schemes need at least one offset (e.g. 32)")
         if self.max_jitter < 0 or self.floor < 0 or not 1 <= self.ceiling <= FULL_AUDIO_CTX:
             raise ConfigError(

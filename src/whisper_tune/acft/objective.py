@@ -35,8 +35,8 @@ from torch import nn
 
 from whisper_tune.errors import ConfigError, TrainingError
 from whisper_tune.models.short_encoder import encode_short
-from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 from whisper_tune.transcribe.hf import SpecialTokens
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class AcftBatch:
         """Clips in the batch (the training loop counts samples with it)."""
         return len(self.ids)
 
-    def to(self, device: torch.device) -> "AcftBatch":
+    def to(self, device: torch.device) -> AcftBatch:
         return AcftBatch(self.features.to(device), self.tokens.to(device), self.mask.to(device), self.ids, self.n_ctx)
 
 
@@ -148,7 +148,8 @@ class AcftObjective:
         if missing:
             ref_param = next(self.reference.parameters())
             features = batch.features[missing].to(ref_param.device, ref_param.dtype)
-            encoded = self.reference.get_encoder()(features).last_hidden_state
+            reference: Any = self.reference  # a Whisper model: get_encoder is reached by name
+            encoded = reference.get_encoder()(features).last_hidden_state
             states = decoder_states(self.reference, batch.tokens[missing].to(ref_param.device), encoded)
             self.reference_forwards += len(missing)
             for row, index in enumerate(missing):
@@ -159,7 +160,8 @@ class AcftObjective:
         rows = [fresh[i] if i in fresh else self.cache[clip] for i, clip in enumerate(batch.ids)]
         return _pad_states(rows, batch.tokens.shape[1]).to(device)
 
-    def student_states(self, model: nn.Module, batch: AcftBatch) -> torch.Tensor:
+    def student_states(self, model: Any, batch: AcftBatch) -> torch.Tensor:
+        # model: a Whisper model or a PEFT wrapper of one (Any: its submodules are reached by name)
         param = next(p for p in model.parameters())
         features = batch.features.to(param.device)
         if batch.n_ctx >= FULL_AUDIO_CTX:
@@ -184,8 +186,10 @@ def _pad_states(rows: list[torch.Tensor], length: int) -> torch.Tensor:
     return out
 
 
-def _decoder_of(model: nn.Module) -> nn.Module:
-    for candidate in (model, getattr(model, "base_model", None)):
+def _decoder_of(model: nn.Module) -> Any:
+    # Any: the decoder's submodules are reached by name, which torch types as Tensor | Module.
+    candidates: tuple[Any, ...] = (model, getattr(model, "base_model", None))
+    for candidate in candidates:
         if candidate is not None and hasattr(candidate, "get_decoder"):
             return candidate.get_decoder()
     raise TypeError(f"{type(model).__name__} has no Whisper decoder")

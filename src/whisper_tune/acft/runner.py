@@ -104,6 +104,7 @@ class AcftTask:
         self.special = SpecialTokens.from_model(model)
         self.probe = ProbeTokenizer(self.processor.tokenizer, self.special, cfg.language, cfg.task,
                                     int(model.config.max_target_positions), cfg.lowercase)
+        assert cfg.train_manifest is not None, "AcftConfig.validate() requires train_manifest"
         self.train = self._load_split(cfg.train_manifest, "train")
         if not self.train.rows:
             raise DataError(f"{cfg.train_manifest}: no clips of {cfg.max_clip_seconds} s or less to train on")
@@ -165,7 +166,7 @@ class AcftTask:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _load_split(self, manifest: Path | None, name: str, limit: int = 0) -> "_Split":
+    def _load_split(self, manifest: Path, name: str, limit: int = 0) -> _Split:
         from whisper_tune.data.dataset import SpeechDataset
         from whisper_tune.data.features import FeatureCache
         from whisper_tune.data.manifest import read_manifest
@@ -213,9 +214,9 @@ def save_acft_model(student: nn.Module, config: AcftConfig, out_dir: Path, sourc
     """Write ``student`` (LoRA merged into a copy) as a complete HF folder with the ACFT marker."""
     from whisper_tune.merge import TOKENIZER_FILES
 
-    model = student
+    model: Any = student  # a Whisper model or PEFT wrapper: save_pretrained is reached by name
     if hasattr(student, "merge_and_unload"):  # PEFT: merge a copy, training goes on
-        model = copy.deepcopy(student).merge_and_unload()
+        model = copy.deepcopy(model).merge_and_unload()
     model.save_pretrained(out_dir, safe_serialization=True)
     for name in (*TOKENIZER_FILES, "generation_config.json"):
         if (Path(source_dir) / name).is_file():

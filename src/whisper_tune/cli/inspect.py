@@ -39,7 +39,8 @@ def _text(report: dict) -> str:
         f"  dtype {report['dtype'] or 'unknown'} (ftype {hp['ftype']}), model {report['model']}, "
         f"{'multilingual' if report['multilingual'] else 'English-only'}",
         "  hparams: " + ", ".join(f"{k}={v}" for k, v in hp.items() if k != "ftype"),
-        f"  mel filters {report['mel_filters'][0]}x{report['mel_filters'][1]}, vocabulary {report['vocab_tokens']} tokens",
+        f"  mel filters {report['mel_filters'][0]}x{report['mel_filters'][1]}, "
+        f"vocabulary {report['vocab_tokens']} tokens",
         f"  {report['n_tensors']} tensors: " + ", ".join(f"{t} {n:,} B" for t, n in report["bytes_per_type"].items()),
     ]
     problems = report["problems"]

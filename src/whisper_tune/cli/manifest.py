@@ -57,18 +57,42 @@ def _register_build(commands: argparse._SubParsersAction) -> None:
         "--split", metavar="SPEC", help="deterministic splits, e.g. val=0.1,test=0.1 (train gets the rest)"
     )
     build.add_argument("--seed", type=int, default=0, help="seed of the split hash (default 0)")
-    build.add_argument("--audio-dir", type=Path, metavar="DIR", help="base of relative audio paths in tables and wav.scp (default: their folder)")
     build.add_argument(
-        "--root", type=Path, metavar="DIR", help="audio must lie inside DIR (default: each source's folder, or --audio-dir)"
+        "--audio-dir",
+        type=Path,
+        metavar="DIR",
+        help="base of relative audio paths in tables and wav.scp (default: their folder)",
     )
-    build.add_argument("--path-column", metavar="NAME", help="table column with the audio path (default: audio|path|file|file_name|...)")
-    build.add_argument("--text-column", metavar="NAME", help="table column with the transcript (default: text|sentence|transcript|...)")
-    build.add_argument("--id-column", metavar="NAME", help="table column with a unique clip id (default: id, else the path)")
-    build.add_argument("--speaker-column", metavar="NAME", help="table column with the speaker (default: speaker|speaker_id|client_id)")
-    build.add_argument("--language-column", metavar="NAME", help="table column with the language (default: language|lang|locale)")
+    build.add_argument(
+        "--root",
+        type=Path,
+        metavar="DIR",
+        help="audio must lie inside DIR (default: each source's folder, or --audio-dir)",
+    )
+    build.add_argument(
+        "--path-column",
+        metavar="NAME",
+        help="table column with the audio path (default: audio|path|file|file_name|...)",
+    )
+    build.add_argument(
+        "--text-column", metavar="NAME", help="table column with the transcript (default: text|sentence|transcript|...)"
+    )
+    build.add_argument(
+        "--id-column", metavar="NAME", help="table column with a unique clip id (default: id, else the path)"
+    )
+    build.add_argument(
+        "--speaker-column", metavar="NAME", help="table column with the speaker (default: speaker|speaker_id|client_id)"
+    )
+    build.add_argument(
+        "--language-column", metavar="NAME", help="table column with the language (default: language|lang|locale)"
+    )
     build.add_argument("--language", metavar="CODE", help="language of clips that do not name one (e.g. en)")
-    build.add_argument("--speaker-from-dir", action="store_true", help="in folders, the first sub-folder names the speaker")
-    build.add_argument("--hf-split", metavar="NAME", help="split of a Hugging Face dataset (needed when it has several)")
+    build.add_argument(
+        "--speaker-from-dir", action="store_true", help="in folders, the first sub-folder names the speaker"
+    )
+    build.add_argument(
+        "--hf-split", metavar="NAME", help="split of a Hugging Face dataset (needed when it has several)"
+    )
     build.add_argument("--hf-config", metavar="NAME", help="configuration of a hub dataset")
     _add_check_options(build)
 
@@ -77,7 +101,10 @@ def _register_validate(commands: argparse._SubParsersAction) -> None:
     validate = commands.add_parser(
         "validate",
         help="check every clip of a manifest and report problems",
-        description="Check every clip of a manifest; writes MANIFEST.validation.json beside it (e.g. data/train.validation.json).",
+        description=(
+            "Check every clip of a manifest; writes MANIFEST.validation.json beside it "
+            "(e.g. data/train.validation.json)."
+        ),
     )
     validate.add_argument("manifest", type=Path, metavar="MANIFEST", help="manifest CSV to check")
     validate.add_argument("--root", type=Path, metavar="DIR", help="report audio paths outside this folder")
@@ -88,7 +115,9 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="any problem is an error (non-zero exit)")
     parser.add_argument("--acft", action="store_true", help="ACFT limits: clips over 29 s are problems (else 30 s)")
     parser.add_argument("--min-duration", type=float, metavar="S", help="shortest clip in seconds (default 0.2)")
-    parser.add_argument("--silence-db", type=float, metavar="DB", help="RMS level below which a clip is silent (default -60)")
+    parser.add_argument(
+        "--silence-db", type=float, metavar="DB", help="RMS level below which a clip is silent (default -60)"
+    )
     parser.set_defaults(handler=_handle)
 
 
@@ -99,7 +128,6 @@ def _no_subcommand(parser: argparse.ArgumentParser) -> int:
 
 def _handle(args: argparse.Namespace) -> int:
     from whisper_tune.data.validate import Limits
-
     from whisper_tune.errors import DataError
 
     limits = Limits.for_use(args.acft, args.min_duration, args.silence_db)

@@ -70,7 +70,7 @@ def build_manifest(
     options.extract_dir = out.parent / f"{out.stem}_audio"
     kinds = [describe_source(s) for s in sources]  # fails fast on a missing source
     scan = Scan()
-    id_base = _common_folder([Path(s) for s, kind in zip(sources, kinds) if kind == "folder"])
+    id_base = _common_folder([Path(s) for s, kind in zip(sources, kinds, strict=True) if kind == "folder"])
     for source in sources:
         scan.extend(scan_source(source, options, id_base))
     rows, problems = check_candidates(scan.candidates, limits)
@@ -159,7 +159,7 @@ def _settings(
 ) -> dict[str, object]:
     """The inputs of a build, recorded in its report (strings as given: machine-independent)."""
     return {
-        "sources": [{"source": str(s), "layout": kind} for s, kind in zip(sources, kinds)],
+        "sources": [{"source": str(s), "layout": kind} for s, kind in zip(sources, kinds, strict=True)],
         "transcripts": None if options.transcripts is None else str(options.transcripts),
         "text_ext": options.text_ext,
         "limits": limits.to_dict(),

@@ -190,8 +190,11 @@ def read_table(table: Path) -> tuple[list[str], list[TableRecord]]:
         return _jsonl_records(table, text)
     delimiter = "\t" if table.suffix.lower() == ".tsv" else ","
     # Common Voice TSVs contain bare quotes inside sentences: read TSV without quoting.
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL,
+    )
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
@@ -219,7 +222,7 @@ def read_table(table: Path) -> tuple[list[str], list[TableRecord]]:
             records.append((line_no, f"{len(values)} fields but the header has {len(header)}; "
                                      "quote fields that contain commas"))
             continue
-        records.append((line_no, dict(zip(header, values))))
+        records.append((line_no, dict(zip(header, values, strict=True))))
     return header, records
 
 

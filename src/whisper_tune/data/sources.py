@@ -242,7 +242,7 @@ def scan_audiofolder(folder: Path, options: SourceOptions) -> Scan:
     return scan
 
 
-def scan_table(table: Path, options: SourceOptions, root: Path | None | bool = True) -> Scan:
+def scan_table(table: Path, options: SourceOptions, root: Path | bool | None = True) -> Scan:
     """Rows of a CSV, TSV or JSONL file; audio paths are relative to the table's folder.
 
     ``root`` is the folder audio must stay inside (``True``: ``--audio-dir`` or the table's
@@ -290,7 +290,9 @@ def _id_from_path(path_text: str) -> str:
     return str(Path(posix).with_suffix("").as_posix()) if posix else ""
 
 
-def _column(table: Path, header: list[str], wanted: str | None, defaults: tuple[str, ...], what: str, option: str) -> str:
+def _column(
+    table: Path, header: list[str], wanted: str | None, defaults: tuple[str, ...], what: str, option: str
+) -> str:
     if wanted is not None:
         if wanted not in header:
             raise DataError(f"{table}: no column {wanted!r} (given by {option}); its columns are {header}")
@@ -339,12 +341,19 @@ def scan_kaldi(folder: Path, options: SourceOptions) -> Scan:
     for utt, (where, value) in wavs.items():
         if value.endswith("|"):
             scan.problems.append(
-                Problem(where, "unreadable_audio", "piped commands in wav.scp are not supported; write the audio to files", utt)
+                Problem(
+                    where,
+                    "unreadable_audio",
+                    "piped commands in wav.scp are not supported; write the audio to files",
+                    utt,
+                )
             )
             continue
         audio = Path(os.path.normpath(base / value))
         if utt not in texts:
-            scan.problems.append(Problem(str(audio), "missing_transcript", f"no line for {utt!r} in {folder / 'text'}", utt))
+            scan.problems.append(
+                Problem(str(audio), "missing_transcript", f"no line for {utt!r} in {folder / 'text'}", utt)
+            )
             continue
         text_where, raw_text = texts[utt]
         if has_undecodable(raw_text) or has_undecodable(utt):
@@ -376,7 +385,9 @@ def _kaldi_pairs(path: Path, scan: Scan) -> dict[str, tuple[str, str]]:
         key, _, rest = line.strip().partition(" ")
         where = f"{path}:{number}"
         if key in pairs:
-            scan.problems.append(Problem(where, "duplicate_id", f"{key!r} is already on {pairs[key][0]}; this line is ignored", key))
+            scan.problems.append(
+                Problem(where, "duplicate_id", f"{key!r} is already on {pairs[key][0]}; this line is ignored", key)
+            )
             continue
         pairs[key] = (where, rest.strip())
     return pairs
@@ -475,7 +486,7 @@ def _add_record(
     audio: Path,
     text: str,
     where: str,
-    root: Path,
+    root: Path | None,
     columns: tuple[str, str | None, str | None],
     options: SourceOptions,
 ) -> None:

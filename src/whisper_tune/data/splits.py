@@ -45,7 +45,9 @@ def parse_split_spec(spec: str) -> dict[str, float]:
     if not fractions:
         raise ConfigError(f"--split {spec!r}: expected NAME=FRACTION pairs such as val=0.1,test=0.1")
     if sum(fractions.values()) >= 1:
-        raise ConfigError(f"--split {spec!r}: the fractions add up to {sum(fractions.values()):g}; leave some for train")
+        raise ConfigError(
+            f"--split {spec!r}: the fractions add up to {sum(fractions.values()):g}; leave some for train"
+        )
     return fractions
 
 
@@ -62,7 +64,9 @@ def unit_hash(key: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def assign_splits(rows: Sequence[ManifestRow], fractions: dict[str, float], seed: int = 0) -> dict[str, list[ManifestRow]]:
+def assign_splits(
+    rows: Sequence[ManifestRow], fractions: dict[str, float], seed: int = 0
+) -> dict[str, list[ManifestRow]]:
     """Rows per split name (``train`` first, then the names in ``fractions`` order).
 
     Groups by speaker when any row has one. A named split that the hash left empty takes the

@@ -105,7 +105,10 @@ def inspect_audio(path: Path, max_seconds: float | None = None) -> AudioFacts:
         return AudioFacts(problem=("missing_audio", "no such file"))
     if path.suffix.lower() in UNSUPPORTED_AUDIO_EXTENSIONS:
         return AudioFacts(
-            problem=("unreadable_audio", f"{path.suffix} is not supported; convert it: ffmpeg -i {path.name} {path.stem}.wav")
+            problem=(
+                "unreadable_audio",
+                f"{path.suffix} is not supported; convert it: ffmpeg -i {path.name} {path.stem}.wav",
+            )
         )
     try:
         header = sf.info(str(path))
@@ -135,7 +138,7 @@ def check_candidates(
     problems: list[Problem] = []
     first_by_id: dict[str, Candidate] = {}
     first_by_digest: dict[str, Candidate] = {}
-    for candidate, fact in zip(candidates, facts):
+    for candidate, fact in zip(candidates, facts, strict=True):
         problem = _clip_problem(candidate, fact, limits)
         if problem is None and candidate.id in first_by_id:
             problem = ("duplicate_id", f"id {candidate.id!r} is also {first_by_id[candidate.id].audio}")

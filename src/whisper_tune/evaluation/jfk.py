@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from whisper_tune.whisper_constants import SAMPLE_RATE
 from whisper_tune.evaluation.eval import EvalClip
+from whisper_tune.whisper_constants import SAMPLE_RATE
 
 #: (id, start s, end s, words spoken).
 JFK_CUTS: tuple[tuple[str, float, float, str], ...] = (

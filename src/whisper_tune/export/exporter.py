@@ -2,7 +2,8 @@
 
 The file is written directly from the safetensors weights, tensor by tensor and large
 tensors in blocks of rows (each block read, checked, converted and written before the next
-is read, so memory stays near one block whatever the model's size), quantized by :mod:`whisper_tune.formats.ggml_quants` (byte-identical to whisper-quantize),
+is read, so memory stays near one block whatever the model's size), quantized by
+:mod:`whisper_tune.formats.ggml_quants` (byte-identical to whisper-quantize),
 under a temporary name that is renamed into place only once complete. Everything whisper.cpp
 would misread is refused up front with a message that says what to do.
 """
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -219,7 +220,9 @@ def _read_config(model_dir: Path) -> dict[str, Any]:
     file = model_dir / "config.json"
     config = read_json_object(file, ExportError, "model config")
     if config.get("model_type") not in (None, "whisper"):
-        raise ExportError(f"{file}: model_type is {config.get('model_type')!r}; only Whisper models export to whisper.cpp")
+        raise ExportError(
+            f"{file}: model_type is {config.get('model_type')!r}; only Whisper models export to whisper.cpp"
+        )
     return config
 
 
@@ -304,7 +307,7 @@ def _plan(weights: _Weights, hp: Hparams, dtype: str) -> list[tuple[str, str, Te
     """(ggml name, HF key, spec) for every tensor, in file order; refuses what cannot map."""
     expected = expected_tensors(hp)
     found: dict[str, str] = {}
-    for key in weights.keys():
+    for key in weights.keys():  # noqa: SIM118 (_Weights is not a dict: keys() is its only listing)
         mapped = ggml_name(key)
         if mapped is None:
             continue
@@ -332,7 +335,7 @@ def _plan(weights: _Weights, hp: Hparams, dtype: str) -> list[tuple[str, str, Te
 
 def _check_output_projection(weights: _Weights, config: dict[str, Any]) -> None:
     """whisper.cpp computes logits with the token embedding: proj_out must be tied to it."""
-    has_projection = OUTPUT_PROJECTION in weights.keys()
+    has_projection = OUTPUT_PROJECTION in weights.keys()  # noqa: SIM118 (_Weights has no __contains__)
     tied = has_projection and np.array_equal(weights.get(OUTPUT_PROJECTION), weights.get(TOKEN_EMBEDDING))
     problem = untied_projection_problem(config, has_projection, tied)
     if problem:
@@ -347,7 +350,9 @@ def _write_ggml(
         plan = _plan(weights, hp, dtype)
         vocab = load_vocab(model_dir)
         if len(vocab) > hp.n_vocab:
-            raise ExportError(f"{model_dir}: the tokenizer has {len(vocab)} regular tokens, more than vocab_size {hp.n_vocab}")
+            raise ExportError(
+                f"{model_dir}: the tokenizer has {len(vocab)} regular tokens, more than vocab_size {hp.n_vocab}"
+            )
         blocks = [_row_blocks(weights, key, name, spec) for name, key, spec in plan]
         per_type: dict[str, int] = {}
         with atomic_open(target, "wb") as raw_handle, _progress(len(plan), target.name) as advance, \
@@ -356,7 +361,7 @@ def _write_ggml(
             writer = GgmlWriter(handle)  # type: ignore[arg-type]
             writer.write_header(hp, mel_filters(hp.n_mels), vocab)
             encoded = run(functools.partial(_encoded_block, weights), itertools.chain.from_iterable(blocks))
-            for (name, _, spec), tensor_blocks in zip(plan, blocks):
+            for (name, _, spec), tensor_blocks in zip(plan, blocks, strict=True):
                 parts = itertools.islice(encoded, len(tensor_blocks))
                 written = writer.write_encoded_tensor(name, spec.ttype, spec.shape, parts)
                 per_type[spec.ttype.label] = per_type.get(spec.ttype.label, 0) + written
@@ -380,7 +385,9 @@ def _row_blocks(weights: _Weights, key: str, name: str, spec: TensorSpec) -> lis
     blocks even for a large token embedding. Refuses a stored shape that does not fit."""
     stored = weights.shape(key)
     if int(np.prod(stored)) != int(np.prod(spec.shape)) or stored[0] != spec.shape[0]:
-        raise ExportError(f"{weights.model_dir}: {key} has shape {list(stored)}, expected {list(spec.shape)} for {name}")
+        raise ExportError(
+            f"{weights.model_dir}: {key} has shape {list(stored)}, expected {list(spec.shape)} for {name}"
+        )
     step = max(1, _BLOCK_VALUES // max(1, int(np.prod(spec.shape[1:]))))
     return [_Block(key, name, spec, start, min(start + step, spec.shape[0])) for start in range(0, spec.shape[0], step)]
 
@@ -414,7 +421,9 @@ def _extremes(values: np.ndarray) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def _parallel_in_order(workers: int, ahead: int) -> Iterator[Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]]:
+def _parallel_in_order(
+    workers: int, ahead: int
+) -> Iterator[Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]]:
     """``run(fn, items)``: ``fn`` over ``items`` in ``workers`` threads, results in input order,
     at most ``ahead`` items in flight (which bounds memory). numpy's conversions and
     quantizers and ``pread`` release the GIL, so the caller's writing and hashing overlap the
@@ -449,7 +458,7 @@ class _HashingWriter:
     cache once on disk) overlaps the disk with the encoding.
     """
 
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
         self.sha256 = hashlib.sha256()
         self._written = 0

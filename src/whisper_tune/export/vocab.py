@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from whisper_tune.fileio import read_json_object
 from whisper_tune.errors import ExportError
+from whisper_tune.fileio import read_json_object
 
 
 @functools.cache
@@ -26,7 +26,7 @@ def byte_decoder() -> dict[str, int]:
             printable.append(byte)
             chars.append(256 + shifted)
             shifted += 1
-    return {chr(char): byte for byte, char in zip(printable, chars)}
+    return {chr(char): byte for byte, char in zip(printable, chars, strict=True)}
 
 
 @functools.cache

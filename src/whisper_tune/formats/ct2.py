@@ -22,7 +22,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -183,7 +183,7 @@ def write_ct2(
             _write_string(handle, target)
 
 
-def _write_string(handle: BinaryIO, text: str) -> None:
+def _write_string(handle: IO[bytes], text: str) -> None:
     raw = text.encode("utf-8") + b"\0"
     handle.write(struct.pack("<H", len(raw)))
     handle.write(raw)

@@ -289,7 +289,7 @@ class GgmlWriter:
         self._write(header + struct.pack(f"<{len(shape)}i", *reversed(shape)) + encoded_name)
         written = 0
         for data in encoded_parts:
-            self._write(memoryview(data))
+            self._write(data.data)  # the array's own memoryview: no copy
             written += int(data.size)
         if written != tensor_nbytes(ttype, shape):
             raise FormatError(f"tensor {name}: {written} bytes of data written, expected {tensor_nbytes(ttype, shape)} "
@@ -337,7 +337,9 @@ class GgmlTensor:
     def to_float32(self) -> np.ndarray:
         """The values as float32 in numpy order, dequantized if needed."""
         if self.ttype not in GgmlType._value2member_map_:
-            raise FormatError(f"{self.path}: tensor {self.name} has ggml type {self.ttype}, which whisper-tune cannot decode")
+            raise FormatError(
+                f"{self.path}: tensor {self.name} has ggml type {self.ttype}, which whisper-tune cannot decode"
+            )
         return decode_tensor(self.raw(), GgmlType(self.ttype), self.shape)
 
 
@@ -395,11 +397,15 @@ def read_ggml(path: str | os.PathLike[str]) -> GgmlFile:
         magic = reader.u32("magic")
         if magic != MAGIC:
             hint = " (this is a GGUF file; whisper.cpp model files are legacy GGML)" if magic == 0x46554747 else ""
-            raise FormatError(f"{file}: not a whisper.cpp GGML model: magic {magic:#010x}, expected {MAGIC:#010x}{hint}")
+            raise FormatError(
+                f"{file}: not a whisper.cpp GGML model: magic {magic:#010x}, expected {MAGIC:#010x}{hint}"
+            )
         hp = Hparams.unpack(reader.take(HPARAMS_BYTES, "hyper-parameters"))
         n_mel, n_fft = reader.i32("mel filter count"), reader.i32("FFT bin count")
         if not (0 < n_mel <= 1024 and 0 < n_fft <= 4096):
-            raise FormatError(f"{file}: implausible mel filter bank size {n_mel}x{n_fft}; expected {hp.n_mels}x{N_FFT_BINS}")
+            raise FormatError(
+                f"{file}: implausible mel filter bank size {n_mel}x{n_fft}; expected {hp.n_mels}x{N_FFT_BINS}"
+            )
         mel = np.frombuffer(reader.take(4 * n_mel * n_fft, "mel filters"), dtype="<f4").reshape(n_mel, n_fft)
         vocab = _read_vocab(reader)
         tensors, order, problems = _read_tensor_headers(reader)
@@ -426,7 +432,9 @@ def _read_tensor_headers(reader: _Reader) -> tuple[dict[str, GgmlTensor], list[s
     while reader.pos < reader.size:
         start = reader.pos
         if reader.size - start < _TENSOR_HEADER.size:
-            problems.append(Problem("error", f"{reader.size - start} trailing bytes after the last tensor (at byte {start})"))
+            problems.append(
+                Problem("error", f"{reader.size - start} trailing bytes after the last tensor (at byte {start})")
+            )
             break
         n_dims, name_len, ttype = _TENSOR_HEADER.unpack(reader.take(_TENSOR_HEADER.size, "tensor header"))
         if not (1 <= n_dims <= 4 and 0 < name_len <= 512) or reader.size - reader.pos < 4 * n_dims + name_len:
@@ -543,15 +551,21 @@ def _hparams_problems(ggml: GgmlFile) -> list[Problem]:
     if hp.dtype == "f32":
         problems.append(Problem("warning", F32_CPU_WARNING))
     if hp.dtype is None:
-        problems.append(Problem(
-            "error", f"ftype {hp.ftype} is unknown to whisper.cpp (it aborts on load); expected one of {_ftype_list()}"))
+        problems.append(
+            Problem(
+                "error",
+                f"ftype {hp.ftype} is unknown to whisper.cpp (it aborts on load); expected one of {_ftype_list()}",
+            )
+        )
     for name in ("n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer", "n_text_ctx",
                  "n_text_state", "n_text_head", "n_text_layer"):
         if getattr(hp, name) <= 0:
             problems.append(Problem("error", f"{name} is {getattr(hp, name)}; expected a positive number"))
     for state, head in (("n_audio_state", "n_audio_head"), ("n_text_state", "n_text_head")):
         if getattr(hp, head) > 0 and getattr(hp, state) % getattr(hp, head):
-            problems.append(Problem("error", f"{state} {getattr(hp, state)} is not divisible by {head} {getattr(hp, head)}"))
+            problems.append(
+                Problem("error", f"{state} {getattr(hp, state)} is not divisible by {head} {getattr(hp, head)}")
+            )
     if ggml.mel_filters.shape != (hp.n_mels, N_FFT_BINS):
         problems.append(Problem(
             "error", f"mel filter bank is {ggml.mel_filters.shape[0]}x{ggml.mel_filters.shape[1]}, "
@@ -582,11 +596,15 @@ def _tensor_problems(ggml: GgmlFile) -> list[Problem]:
         tensor = ggml.tensors[name]
         spec = expected.get(name)
         if spec is None:
-            hint = " (an untied output projection, which whisper.cpp cannot use)" if name.endswith("proj.weight") else ""
+            hint = (
+                " (an untied output projection, which whisper.cpp cannot use)" if name.endswith("proj.weight") else ""
+            )
             problems.append(Problem("error", f"unknown tensor {name}{hint}; whisper.cpp refuses the file", name))
             continue
         if tensor.shape != spec.shape:
-            problems.append(Problem("error", f"tensor {name} has shape {list(tensor.shape)}, expected {list(spec.shape)}", name))
+            problems.append(
+                Problem("error", f"tensor {name} has shape {list(tensor.shape)}, expected {list(spec.shape)}", name)
+            )
         if tensor.ttype != spec.ttype:
             problems.append(Problem(
                 "error", f"tensor {name} is {tensor.type_name}, expected {spec.ttype.label} in a "

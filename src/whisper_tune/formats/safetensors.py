@@ -92,7 +92,7 @@ class SafetensorsReader:
         stop = rows if stop is None else min(stop, rows)
         dtype = DTYPES[entry.dtype]
         out = np.empty(((stop - start) * entry.row_bytes) // dtype.itemsize, dtype=dtype)
-        self._read_into(memoryview(out).cast("B"), entry.offset + start * entry.row_bytes)
+        self._read_into(out.data.cast("B"), entry.offset + start * entry.row_bytes)
         if entry.dtype == "BF16":
             out = (out.astype(np.uint32) << 16).view(np.float32)
         return out.reshape((stop - start, *entry.shape[1:]) if entry.shape else ())

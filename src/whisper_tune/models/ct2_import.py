@@ -224,7 +224,9 @@ def whisper_config_dict(checkpoint: Ct2Checkpoint, tensors: dict[str, np.ndarray
         "max_source_positions": int(tensors["model.encoder.embed_positions.weight"].shape[0]),
         "max_target_positions": int(tensors["model.decoder.embed_positions.weight"].shape[0]),
         "suppress_tokens": list(ct2_config.get("suppress_ids", [])),
-        "begin_suppress_tokens": list(ct2_config.get("suppress_ids_begin", [SPACE_TOKEN, special_ids(int(n_vocab)).eot])),
+        "begin_suppress_tokens": list(
+            ct2_config.get("suppress_ids_begin", [SPACE_TOKEN, special_ids(int(n_vocab)).eot])
+        ),
     }
 
 

@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 
 def load_model(
     spec: str | Path | ResolvedModel,
-    dtype: "torch.dtype | None" = None,
-    device: "str | torch.device" = "cpu",
-) -> "WhisperForConditionalGeneration":
+    dtype: torch.dtype | None = None,
+    device: str | torch.device = "cpu",
+) -> WhisperForConditionalGeneration:
     """Load a Whisper model for any spec; an adapter is merged into its base.
 
     ``dtype`` defaults to float32: transformers 5 otherwise keeps the saved dtype (float16
@@ -39,12 +39,13 @@ def load_model(
         raise ModelSourceError(f"{resolved.path}: cannot load as a Whisper model ({exc})") from exc
     if resolved.adapter is not None:
         model = merge_adapter_into(model, resolved.adapter)
-    return model.to(device).eval()
+    # transformers wraps PreTrainedModel.to in a decorator whose type mypy reads as taking the model.
+    return model.to(device).eval()  # type: ignore[arg-type]
 
 
 def merge_adapter_into(
-    model: "WhisperForConditionalGeneration", adapter: Path
-) -> "WhisperForConditionalGeneration":
+    model: WhisperForConditionalGeneration, adapter: Path
+) -> WhisperForConditionalGeneration:
     """Apply a PEFT adapter (LoRA, DoRA, or PiSSA saved relative to the original base).
 
     An adapter only valid on a residual base (unconverted PiSSA) is refused: merged into the
@@ -62,7 +63,7 @@ def merge_adapter_into(
     return peft_model.merge_and_unload()
 
 
-def load_processor(spec: str | Path | ResolvedModel) -> "WhisperProcessor":
+def load_processor(spec: str | Path | ResolvedModel) -> WhisperProcessor:
     from transformers import WhisperProcessor
 
     resolved = resolve_model(spec)

@@ -46,7 +46,7 @@ class ResolvedModel:
     kind: str  # "embedded" | "ct2" | "hf" | "hub" | "adapter"
     path: Path
     adapter: Path | None = None
-    base: "ResolvedModel | None" = None
+    base: ResolvedModel | None = None
 
     def describe(self) -> str:
         if self.adapter is not None and self.base is not None:

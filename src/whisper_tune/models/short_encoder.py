@@ -10,7 +10,7 @@ modules, so it trains (ACFT, short-context training) and decodes (eval, transcri
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from whisper_tune.whisper_constants import FULL_AUDIO_CTX, SAMPLES_PER_POSITION
 
@@ -61,8 +61,10 @@ def encode_short(model: nn.Module, input_features: torch.Tensor, n_ctx: int) -> 
     return encoder.layer_norm(hidden)
 
 
-def _encoder_of(model: nn.Module) -> nn.Module:
-    for candidate in (model, getattr(model, "base_model", None)):
+def _encoder_of(model: nn.Module) -> Any:
+    # Any: a WhisperEncoder's submodules are reached by name, which torch types as Tensor | Module.
+    candidates: tuple[Any, ...] = (model, getattr(model, "base_model", None))
+    for candidate in candidates:
         if candidate is not None and hasattr(candidate, "get_encoder"):
             return candidate.get_encoder()
     if hasattr(model, "conv1") and hasattr(model, "embed_positions"):

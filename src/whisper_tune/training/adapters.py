@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -38,7 +39,9 @@ PISSA_INIT_DIR = "pissa_init"
 class Adapted:
     """A model prepared for one method."""
 
-    model: nn.Module  # PeftModel for adapters, the Whisper model for full
+    # PeftModel for adapters, the Whisper model for full (Any: both are used through methods
+    # reached by name, such as save_pretrained, which torch types as Tensor | Module)
+    model: Any
     method: str
     initial_adapter: Path | None = None  # pissa: the adapter right after initialisation
 
@@ -77,7 +80,8 @@ def apply_method(model: nn.Module, method: str, lora: LoraConfig, work_dir: Path
     from peft import get_peft_model
 
     peft_config = PeftLoraConfig(
-        r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+        # peft annotates lora_alpha as int, but only divides it by r: a fractional alpha is valid.
+        r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,  # type: ignore[arg-type]
         target_modules=target_pattern(lora.target_modules), bias="none",
         use_dora=method == "dora", init_lora_weights="pissa" if method == "pissa" else True,
     )

@@ -19,8 +19,8 @@ import torch
 
 from whisper_tune.data.dataset import SpeechDataset, length_grouped_batches
 from whisper_tune.models.short_encoder import clamp_audio_ctx
-from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 from whisper_tune.training.labels import IGNORE_INDEX, Example
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 
 
 def clip_context(n_frames: int, offset: int) -> int:

@@ -147,7 +147,9 @@ def _load_trainable(file: Path, module: nn.Module, load_file: Any) -> None:
 
 
 def _host_rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = np.random.get_state()
+    assert isinstance(state, tuple), "numpy's global generator is MT19937, whose state is a tuple"
+    kind, keys, pos, has_gauss, cached = state
     version, py_state, gauss = random.getstate()
     return {"python": [version, list(py_state), gauss],
             "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]}

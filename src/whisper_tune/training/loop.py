@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -65,6 +65,9 @@ from whisper_tune.training.checkpoint import (
     save_checkpoint,
 )
 from whisper_tune.training.config import LoopConfig
+
+if TYPE_CHECKING:  # rich is imported only when a bar is shown
+    from rich.progress import Progress, TaskID
 
 log = logging.getLogger(__name__)
 
@@ -229,19 +232,20 @@ class _Runner:
         n_samples = self._count_samples(batches)
         self.state.step += 1
         self.state.samples_seen += n_samples
-        self.last_loss = float(self.acc.reduce(loss_sum, reduction="sum")) / units
+        loss = float(self.acc.reduce(loss_sum, reduction="sum")) / units
+        self.last_loss = loss
         elapsed = time.perf_counter() - started
         self.train_seconds += elapsed
         self.train_samples += n_samples
-        self._after_step(bar, lr, n_samples / max(elapsed, 1e-9))
+        self._after_step(bar, loss, lr, n_samples / max(elapsed, 1e-9))
 
-    def _after_step(self, bar, lr: float, samples_per_second: float) -> None:
+    def _after_step(self, bar, loss: float, lr: float, samples_per_second: float) -> None:
         step = self.state.step
         if step % self.config.log_every == 0 or step == self.total_steps:
-            self._record({"step": step, "epoch": self.state.epoch, "loss": round(self.last_loss, 6),
+            self._record({"step": step, "epoch": self.state.epoch, "loss": round(loss, 6),
                           "lr": lr, "samples_per_second": round(samples_per_second, 3),
                           "samples_seen": self.state.samples_seen})
-        bar.update(step, self.last_loss, lr, samples_per_second)
+        bar.update(step, loss, lr, samples_per_second)
         if self.config.eval_every and step % self.config.eval_every == 0 and step < self.total_steps:
             self._evaluate()
         if self.config.save_every and step % self.config.save_every == 0:
@@ -426,10 +430,10 @@ class _ProgressBar:
 
     def __init__(self, enabled: bool, total: int, done: int) -> None:
         self.enabled, self.total, self.done = enabled, total, done
-        self.progress = None
-        self.task = None
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
 
-    def __enter__(self) -> "_ProgressBar | _NoBar":
+    def __enter__(self) -> _ProgressBar | _NoBar:
         if not self.enabled:
             return _NoBar()
         from rich.console import Console
@@ -446,6 +450,7 @@ class _ProgressBar:
         return self
 
     def update(self, step: int, loss: float, lr: float, samples_per_second: float) -> None:
+        assert self.progress is not None and self.task is not None, "update() outside the with block"
         self.progress.update(self.task, completed=step, loss=f"{loss:.4f}", lr=f"{lr:.2e}",
                              sps=f"{samples_per_second:.1f}")
 

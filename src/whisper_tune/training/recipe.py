@@ -11,6 +11,7 @@ per-clip context).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ class WhisperLoss(nn.Module):
         self.encoder_cache: dict[tuple[str, int], torch.Tensor] | None = {} if cache_encoder_outputs else None
 
     @property
-    def whisper(self) -> nn.Module:
+    def whisper(self) -> Any:
+        # Any: a WhisperForConditionalGeneration whose submodules are reached by name
         return self._whisper[0]
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -87,7 +89,7 @@ class WhisperLoss(nn.Module):
         return encode_short(self.whisper, features, n_ctx)
 
 
-def enable_gradient_checkpointing(whisper: nn.Module) -> None:
+def enable_gradient_checkpointing(whisper: Any) -> None:
     """Checkpoint every Whisper layer, with gradients still reaching frozen-input adapters.
 
     Reentrant checkpointing only back-propagates into a segment whose input requires grad.
@@ -119,6 +121,7 @@ class FineTuneObjective:
 
         self.config = config
         # Read the manifests first: a bad path or row fails before any model is loaded.
+        assert config.train_manifest is not None, "TrainConfig.validate() requires train_manifest"
         self.train_rows = read_manifest(config.train_manifest)
         self.validation_rows = read_manifest(config.validation_manifest) if config.validation_manifest else []
         if config.eval_max_clips:
@@ -163,7 +166,7 @@ class FineTuneObjective:
     def batch_plan(self, epoch: int) -> list[list[int]]:
         return self.data.batch_plan(epoch)
 
-    def collate(self, indices: list[int], step: int) -> dict[str, Any]:
+    def collate(self, indices: Sequence[int], step: int) -> dict[str, Any]:
         return self.data.collate(indices, step, self.device)
 
     def loss_units(self, batch: dict[str, Any]) -> int:
@@ -216,7 +219,7 @@ class FineTuneObjective:
 
         self.validation_audio = [load_audio(row.audio) for row in self.validation_rows]
 
-    def _score(self, contexts: list[int | None], suffix: str) -> dict[str, float]:
+    def _score(self, contexts: Sequence[int | None], suffix: str) -> dict[str, float]:
         from whisper_tune.transcribe.hf import transcribe_clip_contexts
         from whisper_tune.transcribe.types import DecodeOptions
 

@@ -18,7 +18,7 @@ METRIC_PLOT = "metric.png"
 SUMMARY = "summary.md"
 
 
-def write_report(result: "LoopResult", metric: str, info: dict[str, str]) -> None:
+def write_report(result: LoopResult, metric: str, info: dict[str, str]) -> None:
     """Write ``loss.png``, ``metric.png`` (when evaluated) and ``summary.md`` into the run folder."""
     out = Path(result.output_dir)
     losses = [(r["step"], r["loss"]) for r in result.history if "loss" in r and r.get("event") is None]
@@ -58,7 +58,7 @@ def plot_series(path: Path, series: dict[str, list[tuple[float, float]]], xlabel
         figure.savefig(handle, format="png")
 
 
-def summary_markdown(result: "LoopResult", metric: str, info: dict[str, str]) -> str:
+def summary_markdown(result: LoopResult, metric: str, info: dict[str, str]) -> str:
     lines = ["# Training summary", ""]
     lines += [f"- {key}: {value}" for key, value in info.items()]
     lines += [f"- optimizer steps: {result.steps}" + (" (stopped early)" if result.stopped_early else ""),
@@ -78,7 +78,7 @@ def summary_markdown(result: "LoopResult", metric: str, info: dict[str, str]) ->
     return "\n".join(lines) + "\n"
 
 
-def _best_step(result: "LoopResult", metric: str) -> Any:
+def _best_step(result: LoopResult, metric: str) -> Any:
     for record in result.history:
         if record.get("event") == "eval" and record.get(metric) == result.best_metric:
             return record["step"]

@@ -39,7 +39,7 @@ class SpecialTokens:
     multilingual: bool
 
     @classmethod
-    def from_model(cls, model) -> "SpecialTokens":
+    def from_model(cls, model) -> SpecialTokens:
         gen = model.generation_config
         eot = int(gen.eos_token_id if not isinstance(gen.eos_token_id, list) else gen.eos_token_id[0])
         lang_to_id = dict(getattr(gen, "lang_to_id", None) or {})

@@ -112,7 +112,9 @@ def _check_config(config: dict[str, Any], report: CheckReport) -> None:
     for key in REQUIRED_INT_FIELDS:
         value = config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            report.findings.append(Finding("error", f"config.json: {key}", f"is {value!r}; expected a positive integer"))
+            report.findings.append(
+                Finding("error", f"config.json: {key}", f"is {value!r}; expected a positive integer")
+            )
     vocab = config.get("vocab_size")
     if isinstance(vocab, int) and vocab not in VOCAB_SIZES:
         report.findings.append(Finding(
@@ -153,12 +155,20 @@ def _check_weights(folder: Path, config: dict[str, Any], report: CheckReport) ->
                                            f"has shape {list(shapes[name])}, but config.json implies {list(shape)}"))
     enc, dec = shapes.get("model.encoder.layer_norm.weight"), shapes.get("model.decoder.layer_norm.weight")
     if enc and dec and enc != dec:
-        report.findings.append(Finding("error", "weights", f"encoder width {enc[0]} differs from decoder width {dec[0]}; "
-                                       "whisper.cpp's format has one width per stack but expects them equal"))
+        report.findings.append(
+            Finding(
+                "error",
+                "weights",
+                f"encoder width {enc[0]} differs from decoder width {dec[0]}; "
+                "whisper.cpp's format has one width per stack but expects them equal",
+            )
+        )
     _check_projection(folder, config, shapes, report)
 
 
-def _check_projection(folder: Path, config: dict[str, Any], shapes: dict[str, tuple[int, ...]], report: CheckReport) -> None:
+def _check_projection(
+    folder: Path, config: dict[str, Any], shapes: dict[str, tuple[int, ...]], report: CheckReport
+) -> None:
     report.checked.append("output projection")
     has_projection = OUTPUT_PROJECTION in shapes
     tied = False
@@ -177,24 +187,34 @@ def _check_preprocessor(folder: Path, config: dict[str, Any], report: CheckRepor
     pre = _read_json(folder / "preprocessor_config.json", report, required=False)
     report.checked.append("feature extractor")
     if pre is None:
-        report.findings.append(Finding("error", "preprocessor_config.json", "is missing (the feature extractor settings)",
-                                       fixable=True))
+        report.findings.append(
+            Finding("error", "preprocessor_config.json", "is missing (the feature extractor settings)", fixable=True)
+        )
         return
     if pre.get("feature_size") != config.get("num_mel_bins"):
-        report.findings.append(Finding(
-            "error", "preprocessor_config.json: feature_size",
-            f"is {pre.get('feature_size')!r} but config.json num_mel_bins is {config.get('num_mel_bins')!r}; they must match"))
+        report.findings.append(
+            Finding(
+                "error",
+                "preprocessor_config.json: feature_size",
+                f"is {pre.get('feature_size')!r} but config.json num_mel_bins is "
+                f"{config.get('num_mel_bins')!r}; they must match",
+            )
+        )
 
 
 def _check_generation(folder: Path, config: dict[str, Any], report: CheckReport) -> None:
     gen = _read_json(folder / "generation_config.json", report, required=False)
     report.checked.append("generation config")
     if gen is None:
-        report.findings.append(Finding("error", "generation_config.json", "is missing; decoding needs its special token ids"))
+        report.findings.append(
+            Finding("error", "generation_config.json", "is missing; decoding needs its special token ids")
+        )
         return
     for key in ("no_timestamps_token_id", "decoder_start_token_id", "eos_token_id"):
         if not isinstance(gen.get(key), int):
-            report.findings.append(Finding("error", f"generation_config.json: {key}", f"is {gen.get(key)!r}; expected a token id"))
+            report.findings.append(
+                Finding("error", f"generation_config.json: {key}", f"is {gen.get(key)!r}; expected a token id")
+            )
     if not isinstance(gen.get("max_length"), int):
         report.findings.append(Finding("error", "generation_config.json: max_length", "is missing; generate() needs it",
                                        fixable=True))
@@ -312,7 +332,7 @@ def _weight_shapes(folder: Path, report: CheckReport) -> dict[str, tuple[int, ..
     shapes: dict[str, tuple[int, ...]] = {}
     for file in files:
         with safe_open(str(file), framework="numpy") as handle:
-            for key in handle.keys():
+            for key in handle.keys():  # noqa: SIM118 (a safetensors handle is not iterable)
                 shapes[key] = tuple(handle.get_slice(key).get_shape())
     return shapes
 
@@ -323,6 +343,6 @@ def _tensor(folder: Path, name: str) -> Any:
 
     for file in _weight_files(folder):
         with safe_open(str(file), framework="pt") as handle:
-            if name in handle.keys():
+            if name in handle.keys():  # noqa: SIM118 (a safetensors handle has no __contains__)
                 return handle.get_tensor(name)
     return None

@@ -200,7 +200,9 @@ def _integrity(path: Path, reference_dir: Path, report: VerifyReport) -> bool:
     errors = [p for p in validate_ggml(ggml) if p.severity == "error"]
     if errors:
         report.problems = [p.message for p in errors]
-        report.reason = f"the file is damaged or not what whisper.cpp expects ({len(errors)} problem(s)): {errors[0].message}"
+        report.reason = (
+            f"the file is damaged or not what whisper.cpp expects ({len(errors)} problem(s)): {errors[0].message}"
+        )
         return False
     config = json.loads((reference_dir / "config.json").read_text(encoding="utf-8"))
     try:
@@ -239,14 +241,20 @@ def _compare(path: Path, reference_spec: Any, clips: list[EvalClip], options: De
     model_out = decode_hf(model, processor, arrays, full, options, sources=[c.id for c in clips])
     _score(clips, ggml_out, model_out, report)
     delta = report.wer_delta or 0.0
-    what = "WER difference (whisper.cpp - reference)" if report.model_wer is not None else "WER of whisper.cpp against the reference's output"
+    what = (
+        "WER difference (whisper.cpp - reference)"
+        if report.model_wer is not None
+        else "WER of whisper.cpp against the reference's output"
+    )
     report.passed = delta <= report.max_wer_delta + 1e-12
     report.reason = f"{what} {delta:+.1%} {'within' if report.passed else 'exceeds'} {report.max_wer_delta:.1%}"
     if short_audio:
         _short_audio(path, clips, options, timeout, suppress, ggml_out, report)
 
 
-def _score(clips: list[EvalClip], ggml_out: list[Transcript], model_out: list[Transcript], report: VerifyReport) -> None:
+def _score(
+    clips: list[EvalClip], ggml_out: list[Transcript], model_out: list[Transcript], report: VerifyReport
+) -> None:
     have_text = all(c.text.strip() for c in clips)
     g_total, m_total, x_total = ErrorCounts(), ErrorCounts(), ErrorCounts()
     for clip, g, m in zip(clips, ggml_out, model_out, strict=True):
@@ -254,7 +262,10 @@ def _score(clips: list[EvalClip], ggml_out: list[Transcript], model_out: list[Tr
         x_total += cross
         g_wer = m_wer = None
         if have_text:
-            g_counts, m_counts = word_errors(clip.text, g.text, clip.language), word_errors(clip.text, m.text, clip.language)
+            g_counts, m_counts = (
+                word_errors(clip.text, g.text, clip.language),
+                word_errors(clip.text, m.text, clip.language),
+            )
             g_total, m_total = g_total + g_counts, m_total + m_counts
             g_wer, m_wer = g_counts.rate, m_counts.rate
         loop = detect_loop(g.text, g.tokens, g.hit_token_cap).is_loop

@@ -243,7 +243,8 @@ def _run_worker(
         job = Path(tmp)
         (job / "request.json").write_text(json.dumps({**request, "model": str(path), "mode": mode}), encoding="utf-8")
         if clips:
-            np.savez(job / "clips.npz", **{f"clip_{i}": np.asarray(c, dtype=np.float32) for i, c in enumerate(clips)})
+            arrays: dict[str, Any] = {f"clip_{i}": np.asarray(c, dtype=np.float32) for i, c in enumerate(clips)}
+            np.savez(job / "clips.npz", **arrays)
         returncode, timed_out = _spawn(job, timeout)
         log_text = _tail((job / "log.txt").read_text(encoding="utf-8", errors="replace"))
         records = _records(job / "results.jsonl")
@@ -302,7 +303,9 @@ def _failure(
     if any(r["event"] == "load_failed" for r in records):
         return "load_failed", f"{path}: whisper.cpp failed to load the model", None
     if returncode < 0:
-        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        name = (
+            signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        )
         kind = "aborted" if name == "SIGABRT" else "crashed"
         return "crashed", f"{path}: whisper.cpp {kind} ({name}) {where}", clip
     if returncode != 0:
