@@ -23,10 +23,13 @@ help:
 	@echo "make lint   - set up $(VENV)/ and run ruff and mypy (zero findings expected)"
 
 # The stamp depends on pyproject.toml so a changed dependency list reinstalls.
-$(STAMP): pyproject.toml
+# openai-whisper is installed for its data only (whisper/assets/multilingual.tiktoken, from
+# which the tests build Whisper's real multilingual tokenizer); --no-deps skips numba and triton.
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps "openai-whisper==20250625"
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from pathlib import Path
 
@@ -73,6 +75,21 @@ def jfk_audio(jfk_wav):
     return load_audio(jfk_wav)
 
 
+@functools.cache
+def multilingual_tokenizer_json(vocab_size: int) -> dict:
+    """Whisper's real multilingual tokenizer (tokenizer.json) for 51865 or 51866 tokens, built
+    from openai-whisper's multilingual.tiktoken (installed by the Makefile, data only)."""
+    from whisper_tune.errors import ModelSourceError
+    from whisper_tune.models import resolve_model
+    from whisper_tune.models.openai_tokenizer import multilingual_tokenizer_json as build
+
+    template = json.loads((resolve_model("embedded:tiny.en").path / "tokenizer.json").read_text(encoding="utf-8"))
+    try:
+        return build(vocab_size, template)
+    except ModelSourceError as exc:
+        pytest.skip(f"needs a multilingual tokenizer: {exc}")
+
+
 def make_tiny_whisper_folder(
     folder: Path,
     *,
@@ -80,45 +97,50 @@ def make_tiny_whisper_folder(
     num_mel_bins: int = 80,
     d_model: int = 64,
     layers: int = 2,
+    decoder_layers: int | None = None,
     heads: int = 2,
     seed: int = 0,
 ) -> Path:
-    """A random-weight Whisper HF folder with the embedded tokenizer (for shape/format tests).
+    """A random-weight Whisper HF folder with a real tokenizer (for shape/format tests).
 
-    The tokenizer is tiny.en's; for a multilingual vocabulary size the generation config is
-    written by the same code as for real models, so language/task ids are whatever the
-    tokenizer names (tests that need real multilingual ids build their own tokenizer).
+    English-only: tiny.en's tokenizer (embedded). Multilingual vocabulary sizes: Whisper's
+    multilingual tokenizer with 99 or 100 languages (:func:`multilingual_tokenizer_json`),
+    and the generation config written from it by the same code as for real models.
+    ``decoder_layers`` defaults to ``layers`` (distil-whisper and large-v3-turbo differ).
     """
-    import json
     import shutil
 
     import torch
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
     from whisper_tune.models import resolve_model
+    from whisper_tune.models.hf_folder import generation_config_dict, write_tokenizer_files
+    from whisper_tune.whisper_constants import is_multilingual, special_ids
 
     embedded = resolve_model("embedded:tiny.en").path
+    ids = special_ids(vocab_size)
     torch.manual_seed(seed)
     config = WhisperConfig(
         vocab_size=vocab_size, num_mel_bins=num_mel_bins, d_model=d_model,
-        encoder_layers=layers, decoder_layers=layers,
+        encoder_layers=layers, decoder_layers=layers if decoder_layers is None else decoder_layers,
         encoder_attention_heads=heads, decoder_attention_heads=heads,
         encoder_ffn_dim=4 * d_model, decoder_ffn_dim=4 * d_model,
         max_source_positions=1500, max_target_positions=448,
-        bos_token_id=50257, eos_token_id=50256, pad_token_id=50256, decoder_start_token_id=50257,
+        bos_token_id=ids.sot, eos_token_id=ids.eot, pad_token_id=ids.eot, decoder_start_token_id=ids.sot,
         tie_word_embeddings=True,
     )
     model = WhisperForConditionalGeneration(config)
     model.save_pretrained(folder)
+    WhisperFeatureExtractor(feature_size=num_mel_bins).save_pretrained(folder)
+    if is_multilingual(vocab_size):
+        tokenizer_json = multilingual_tokenizer_json(vocab_size)
+        write_tokenizer_files(folder, tokenizer_json, vocab_size)
+        gen = generation_config_dict(config.to_dict(), tokenizer_json)
+        (folder / "generation_config.json").write_text(json.dumps(gen, indent=2))
+        return folder
     for name in ("tokenizer.json", "vocab.json", "merges.txt", "added_tokens.json", "normalizer.json",
                  "special_tokens_map.json", "tokenizer_config.json", "generation_config.json"):
         shutil.copy(embedded / name, folder / name)
-    from transformers import WhisperFeatureExtractor
-
-    WhisperFeatureExtractor(feature_size=num_mel_bins).save_pretrained(folder)
-    gen = json.loads((folder / "generation_config.json").read_text())
-    gen["is_multilingual"] = vocab_size >= 51865
-    (folder / "generation_config.json").write_text(json.dumps(gen, indent=2))
     return folder
 
 

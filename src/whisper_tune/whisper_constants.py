@@ -188,3 +188,78 @@ def layout_name(encoder_layers: int, decoder_layers: int, d_model: int, n_mels: 
               if (layout.encoder_layers, layout.d_model, layout.n_mels) == (encoder_layers, d_model, n_mels)
               and layout.decoder_layers == layout.encoder_layers]
     return family[-1] if family else "custom"
+
+
+#: Sizes OpenAI also released English-only (``tiny.en`` ... ``medium.en``; distil ``small.en``, ``medium.en``).
+ENGLISH_ONLY_RELEASES: frozenset[str] = frozenset({"tiny", "base", "small", "medium", "distil-small", "distil-medium"})
+
+
+def family_name(encoder_layers: int, decoder_layers: int, d_model: int, n_mels: int, n_vocab: int) -> str:
+    """A model's family in words, from what whisper.cpp reads: e.g. ``large-v3-turbo (4 decoder
+    layers), multilingual, 100 languages, 128 mel`` or ``base.en, English-only, 80 mel``.
+
+    The layer counts and mel bins name the family (they are what runs differently; whisper.cpp
+    itself names the type by encoder depth alone); a width unlike the release's is stated
+    (``width 64, released 1280``), as in the small test models of every family.
+    """
+    depth = [layout for layout in LAYOUTS
+             if (layout.encoder_layers, layout.decoder_layers, layout.n_mels) == (encoder_layers, decoder_layers, n_mels)]
+    exact = [layout for layout in depth if layout.d_model == d_model]
+    candidates = exact or depth
+    if not candidates:
+        name = f"custom ({encoder_layers} encoder, {decoder_layers} decoder layers)"
+    else:
+        layout = candidates[-1]
+        english = not is_multilingual(n_vocab) and layout.name in ENGLISH_ONLY_RELEASES
+        # large-v1 and large-v2 share every dimension: name both.
+        same = [item.name for item in candidates if item.d_model == layout.d_model]
+        name = " or ".join(same) + (".en" if english else "")
+        if layout.decoder_layers != layout.encoder_layers:
+            name += f" ({layout.decoder_layers} decoder layers)"
+        if layout.d_model != d_model:
+            name += f" (width {d_model}, released {layout.d_model})"
+    return f"{name}, {vocabulary_name(n_vocab)}, {n_mels} mel"
+
+
+# --- tokenizer against vocabulary --------------------------------------------------------
+
+#: The special tokens whose ids decide how a model decodes (and which whisper.cpp recomputes
+#: from n_vocab): checked against the tokenizer a model ships with.
+CHECKED_SPECIAL_TOKENS: tuple[tuple[str, str], ...] = (
+    ("<|endoftext|>", "eot"), ("<|startoftranscript|>", "sot"), ("<|transcribe|>", "transcribe"),
+    ("<|notimestamps|>", "no_timestamps"),
+)
+
+
+def vocabulary_name(n_vocab: int) -> str:
+    """'English-only' or 'multilingual, 99 languages' / 'multilingual, 100 languages'."""
+    if not is_multilingual(n_vocab):
+        return "English-only"
+    return f"multilingual, {n_languages(n_vocab)} languages"
+
+
+def tokenizer_mismatch_problem(vocab_size: int, special_tokens: Mapping[str, int]) -> str | None:
+    """Why a tokenizer (``special_tokens``: content -> id) does not fit a model whose token
+    embedding has ``vocab_size`` rows, or None. A tokenizer naming none of the checked
+    tokens is not judged (nothing to compare).
+
+    whisper.cpp derives every special id from the embedding size alone, and transformers
+    takes them from the tokenizer: with a tokenizer of another layout (e.g. a 99-language
+    tokenizer on large-v3's 100-language embedding) the two disagree from <|translate|> on,
+    and training writes labels whisper.cpp reads as other tokens.
+    """
+    expected = special_ids(vocab_size)
+    wrong = [(token, special_tokens[token], getattr(expected, field)) for token, field in CHECKED_SPECIAL_TOKENS
+             if token in special_tokens and special_tokens[token] != getattr(expected, field)]
+    if not wrong:
+        return None
+    token, found, want = wrong[0]
+    fits = [size for size in VOCAB_SIZES
+            if all(special_tokens.get(t, getattr(special_ids(size), f)) == getattr(special_ids(size), f)
+                   for t, f in CHECKED_SPECIAL_TOKENS)]
+    belongs = f"; it is the tokenizer of a {vocabulary_name(fits[0])} model ({fits[0]} tokens)" if fits else ""
+    return (f"the tokenizer does not match the model: {token} has id {found}, but a model with {vocab_size} token "
+            f"embeddings ({vocabulary_name(vocab_size)}) has it at {want}{belongs}. whisper.cpp derives the special "
+            "ids from the embedding size, so the model would decode with the wrong language and task tokens. Copy "
+            "the tokenizer files (tokenizer.json, vocab.json, merges.txt, added_tokens.json, special_tokens_map.json, "
+            "tokenizer_config.json) of the model this one was trained from into the folder")

@@ -34,7 +34,7 @@ def test_sound_models_are_ready(folder):
     report = check_model(folder)
     assert report.ok and report.findings == [] and report.fixed == []
     assert report.checked == ["config fields", "weight shapes", "output projection", "feature extractor",
-                              "generation config", "tokenizer files"]
+                              "generation config", "tokenizer files", "tokenizer against vocabulary size"]
 
 
 def test_missing_tokenizer_files_and_max_length_are_fixed(folder):

@@ -36,8 +36,8 @@ def _text(report: dict) -> str:
     hp = report["hparams"]
     lines = [
         f"{report['path']}: whisper.cpp GGML, {report['size_bytes']:,} bytes",
-        f"  dtype {report['dtype'] or 'unknown'} (ftype {hp['ftype']}), model {report['model']}, "
-        f"{'multilingual' if report['multilingual'] else 'English-only'}",
+        f"  {report['family']}",
+        f"  dtype {report['dtype'] or 'unknown'} (ftype {hp['ftype']}), whisper.cpp model type {report['model']}",
         "  hparams: " + ", ".join(f"{k}={v}" for k, v in hp.items() if k != "ftype"),
         f"  mel filters {report['mel_filters'][0]}x{report['mel_filters'][1]}, "
         f"vocabulary {report['vocab_tokens']} tokens",

@@ -33,7 +33,7 @@ from whisper_tune.errors import ExportError, FormatError
 from whisper_tune.export.mel import mel_filters
 from whisper_tune.export.names import ggml_name
 from whisper_tune.export.naming import futo_name, identify, whisper_cpp_name
-from whisper_tune.export.vocab import load_vocab
+from whisper_tune.export.vocab import load_special_tokens, load_vocab
 from whisper_tune.fileio import atomic_open, atomic_write_json, read_json_object
 from whisper_tune.formats.ggml import (
     DTYPES,
@@ -53,6 +53,7 @@ from whisper_tune.whisper_constants import (
     OUTPUT_PROJECTION,
     TOKEN_EMBEDDING,
     VOCAB_SIZES,
+    tokenizer_mismatch_problem,
     untied_projection_problem,
 )
 
@@ -353,6 +354,9 @@ def _write_ggml(
             raise ExportError(
                 f"{model_dir}: the tokenizer has {len(vocab)} regular tokens, more than vocab_size {hp.n_vocab}"
             )
+        mismatch = tokenizer_mismatch_problem(hp.n_vocab, load_special_tokens(model_dir))
+        if mismatch:
+            raise ExportError(f"{model_dir}: {mismatch}")
         blocks = [_row_blocks(weights, key, name, spec) for name, key, spec in plan]
         per_type: dict[str, int] = {}
         with atomic_open(target, "wb") as raw_handle, _progress(len(plan), target.name) as advance, \

@@ -68,6 +68,24 @@ def load_vocab(model_dir: Path) -> list[bytes]:
     return tokens_bytes([token for token, _ in by_id])
 
 
+def load_special_tokens(model_dir: Path) -> dict[str, int]:
+    """Content -> id of the tokenizer's special tokens (``<|...|>``): tokenizer.json's added
+    tokens, else added_tokens.json plus the vocabulary's own (English ``<|endoftext|>``).
+    Empty when the folder has neither."""
+    tokenizer_json = model_dir / "tokenizer.json"
+    if tokenizer_json.is_file():
+        added = _read_json(tokenizer_json).get("added_tokens")
+        if isinstance(added, list):
+            return {str(token["content"]): int(token["id"]) for token in added
+                    if isinstance(token, dict) and "content" in token and "id" in token}
+    found: dict[str, int] = {}
+    for name in ("vocab.json", "added_tokens.json"):
+        if (model_dir / name).is_file():
+            found.update({token: int(token_id) for token, token_id in _read_json(model_dir / name).items()
+                          if token.startswith("<|") and token.endswith("|>")})
+    return found
+
+
 def _vocab_table(model_dir: Path) -> tuple[dict[str, int], Path]:
     vocab_json = model_dir / "vocab.json"
     if vocab_json.is_file():

@@ -36,6 +36,7 @@ from whisper_tune.whisper_constants import (
     N_TEXT_TOKENS,
     VOCAB_SIZES,
     WHISPER_CPP_MODEL_TYPES,
+    family_name,
     is_multilingual,
     n_languages,
 )
@@ -530,6 +531,7 @@ def summarize_ggml(path: str | os.PathLike[str], check_values: bool = False) -> 
         "size_bytes": ggml.file_size,
         "dtype": hp.dtype,
         "model": WHISPER_CPP_MODEL_TYPES.get(hp.n_audio_layer, "unknown"),
+        "family": family_name(hp.n_audio_layer, hp.n_text_layer, hp.n_audio_state, hp.n_mels, hp.n_vocab),
         "multilingual": hp.multilingual,
         "hparams": {f.name: getattr(hp, f.name) for f in fields(hp)},
         "mel_filters": list(ggml.mel_filters.shape),

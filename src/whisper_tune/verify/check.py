@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from whisper_tune.errors import ModelSourceError
+from whisper_tune.errors import ExportError, ModelSourceError
+from whisper_tune.export.vocab import load_special_tokens
 from whisper_tune.fileio import atomic_write_json, atomic_write_text
 from whisper_tune.whisper_constants import (
     ENGLISH_ONLY_VOCAB,
@@ -33,6 +34,7 @@ from whisper_tune.whisper_constants import (
     VOCAB_SIZES,
     is_multilingual,
     n_languages,
+    tokenizer_mismatch_problem,
     untied_projection_problem,
 )
 
@@ -91,6 +93,8 @@ def check_model(spec: str | os.PathLike[str], fix: bool = False) -> CheckReport:
         _check_preprocessor(folder, config, report)
         _check_generation(folder, config, report)
     _check_tokenizer(folder, report)
+    if config is not None and isinstance(config.get("vocab_size"), int):
+        _check_tokenizer_fits(folder, config["vocab_size"], report)
     return report
 
 
@@ -248,6 +252,18 @@ def _check_tokenizer(folder: Path, report: CheckReport) -> None:
     if vocab is not None and len(vocab) != N_TEXT_TOKENS:
         report.findings.append(Finding("warning", "vocab.json",
                                        f"has {len(vocab)} tokens; Whisper's text vocabulary has {N_TEXT_TOKENS}"))
+
+
+def _check_tokenizer_fits(folder: Path, vocab_size: int, report: CheckReport) -> None:
+    """The tokenizer's special ids against the ones the embedding size implies (whisper.cpp's)."""
+    report.checked.append("tokenizer against vocabulary size")
+    try:
+        problem = tokenizer_mismatch_problem(vocab_size, load_special_tokens(folder))
+    except ExportError as exc:
+        report.findings.append(Finding("error", "tokenizer", str(exc)))
+        return
+    if problem:
+        report.findings.append(Finding("error", "tokenizer", problem))
 
 
 # --- fixes -------------------------------------------------------------------------------
