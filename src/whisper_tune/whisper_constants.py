@@ -202,8 +202,8 @@ def family_name(encoder_layers: int, decoder_layers: int, d_model: int, n_mels: 
     itself names the type by encoder depth alone); a width unlike the release's is stated
     (``width 64, released 1280``), as in the small test models of every family.
     """
-    depth = [layout for layout in LAYOUTS
-             if (layout.encoder_layers, layout.decoder_layers, layout.n_mels) == (encoder_layers, decoder_layers, n_mels)]
+    dims = (encoder_layers, decoder_layers, n_mels)
+    depth = [layout for layout in LAYOUTS if (layout.encoder_layers, layout.decoder_layers, layout.n_mels) == dims]
     exact = [layout for layout in depth if layout.d_model == d_model]
     candidates = exact or depth
     if not candidates:

@@ -16,9 +16,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import make_tiny_whisper_folder
 from tests.export.whispercpp_subprocess import decode_many_in_subprocess
-
 from whisper_tune.cli.main import main
 from whisper_tune.errors import ExportError
 from whisper_tune.export.exporter import export_ggml
@@ -30,7 +30,6 @@ from whisper_tune.whisper_constants import (
     LAYOUTS,
     MULTILINGUAL_V3_VOCAB,
     MULTILINGUAL_VOCAB,
-    N_MELS_V3,
     WHISPER_CPP_MODEL_TYPES,
     n_languages,
 )

@@ -80,7 +80,8 @@ for model in models:
     p.n_threads = 1; p.language = language; p.max_tokens = 8; p.audio_ctx = audio_ctx
     status = pw.whisper_full(ctx, p, audio, audio.size)
     text = b"".join(pw.whisper_full_get_segment_text(ctx, i) for i in range(pw.whisper_full_n_segments(ctx)))
-    print(json.dumps({"model": model, "loaded": True, "status": status, "text": text.decode("utf-8", "replace")}), flush=True)
+    row = {"model": model, "loaded": True, "status": status, "text": text.decode("utf-8", "replace")}
+    print(json.dumps(row), flush=True)
     pw.whisper_free(ctx)
 """
 
