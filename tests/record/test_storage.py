@@ -88,6 +88,13 @@ def test_a_failed_save_keeps_the_old_take(tmp_path: Path) -> None:
         folder.save(planned, np.zeros((2, 2, 2), np.float32))
     assert (tmp_path / planned.file).read_bytes() == before
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+    # A first take that fails leaves no transcript without audio behind.
+    second = folder.plan(PROMPTS)[1]
+    with pytest.raises(ValueError):
+        folder.save(second, np.zeros((2, 2, 2), np.float32))
+    names = sorted(p.name for p in (tmp_path / "train" / "alice").iterdir())
+    assert names == ["kubectl-alone-1.txt", "kubectl-alone-1.wav"]
+    assert [r.file for r in read_prompt_records(folder.prompts_file)] == [planned.file]
 
 
 def test_a_file_answering_another_text_is_never_overwritten(tmp_path: Path) -> None:
@@ -110,6 +117,22 @@ def test_prompts_file_round_trip_and_bad_columns(tmp_path: Path) -> None:
     path.write_text(",".join(COLUMNS) + "\ntrain/a/x.wav,a,train\n", encoding="utf-8")
     with pytest.raises(DataError, match="line 2: expected 6 fields"):
         read_prompt_records(path)
+
+
+def test_manifest_build_reads_both_splits_without_a_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from whisper_tune.cli.main import main
+
+    folder = RecordingFolder(tmp_path / "rec", "alice")
+    planned = folder.plan(PROMPTS)
+    for index in (0, 1, 2):  # two training prompts and the held-out one
+        folder.save(planned[index], tone(frequency=200.0 + 50 * index))
+    assert [p.prompt.split for p in planned[:3]] == ["train", "train", "val"]
+    for split, count in (("train", 2), ("val", 1)):
+        out = tmp_path / "data" / f"{split}.csv"
+        source = str(tmp_path / "rec" / split)
+        assert main(["manifest", "build", source, "--speaker-from-dir", "-o", str(out), "--strict"]) == 0
+        assert f"kept {count} of {count} clip(s)" in capsys.readouterr().out
+        assert out.read_text(encoding="utf-8").count(",alice,") == count
 
 
 @pytest.mark.parametrize("voice", ["", ".hidden", "a/b", "../up", "x" * 65, "with space"])

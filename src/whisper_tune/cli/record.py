@@ -95,4 +95,6 @@ def _handle(args: argparse.Namespace) -> int:
     if commands:
         print("next:", file=sys.stderr)
         print("\n".join(commands))
+    else:
+        print("no training take recorded yet; run the same command again to carry on", file=sys.stderr)
     return 0

@@ -126,12 +126,17 @@ class RecordingFolder:
         prompt = planned.prompt
         record = PromptRecord(planned.file, self.voice, prompt.split, prompt.kind, prompt.term, prompt.text)
         with self._lock:
+            first_take = not wav.exists()
             try:
                 atomic_write_text(wav.with_suffix(".txt"), prompt.text + "\n")
                 write_wav(wav, samples)
                 others = [r for r in self.read_records() if r.file != planned.file]
                 write_prompt_records(self.prompts_file, [*others, record])
-            except OSError as exc:
+            except BaseException as exc:
+                if first_take and not wav.exists():  # no transcript without its audio
+                    wav.with_suffix(".txt").unlink(missing_ok=True)
+                if not isinstance(exc, OSError):
+                    raise
                 raise DataError(
                     f"{wav}: cannot save the take ({exc.strerror or exc}); free some space or fix the "
                     "folder's permissions, then accept the take again (nothing saved before is lost)"

@@ -209,7 +209,8 @@ async function acceptTake() {
     page.prompts[page.current] = result.prompt;
     discardTake();
     showWarnings([]);
-    const saved = `Saved "${prompt.text}" (${result.duration.toFixed(1)} s).`;
+    const allDone = page.prompts.every((p) => p.recorded);
+    const saved = `Saved "${prompt.text}" (${result.duration.toFixed(1)} s).${allDone ? " Every prompt is recorded: press Finish." : ""}`;
     showMessage(result.warnings.length ? `${saved} Note: ${result.warnings.join(" ")}` : saved, result.warnings.length ? "warning" : "ok");
     goTo(nextPending(page.current));
   } catch (error) {
