@@ -424,6 +424,10 @@ function bindControls() {
     });
   }
   document.addEventListener("keydown", onKey);
+  // Browsers start audio only after a user gesture: the first click or key wakes the meter.
+  for (const gesture of ["pointerdown", "keydown"]) {
+    document.addEventListener(gesture, () => page.mic && page.mic.context.resume(), { capture: true });
+  }
 }
 
 async function start() {
