@@ -199,7 +199,7 @@ def run_demo(out: str | Path = "demo-out", restart: bool = False) -> dict[str, A
     """Run every stage not already done; returns the final state (per-stage results)."""
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # progress on stderr, lines unwrapped
     ctx = DemoContext(Path(out).resolve())
     ctx.out.mkdir(parents=True, exist_ok=True)
     state_path = ctx.out / STATE_FILE

@@ -93,3 +93,63 @@ def test_transcribe_json(jfk_wav, capsys, embedded_path):
     assert item["source"] == str(jfk_wav) and item["audio_ctx"] == 600
     assert abs(item["duration"] - 11.0) < 0.01 and item["seconds"] > 0
     assert "fellow americans" in item["text"].lower()
+
+
+#: Every command (nested ones included) with options first, then the same words with the
+#: options after (or between) the positional arguments: both must parse to the same namespace.
+ORDERINGS: dict[str, tuple[list[str], list[str]]] = {
+    "transcribe": (["transcribe", "--model", "m", "--beam-size", "2", "a.wav", "b.wav"],
+                   ["transcribe", "a.wav", "--model", "m", "b.wav", "--beam-size", "2"]),
+    "import-ct2": (["-q", "import-ct2", "ct2", "out"], ["import-ct2", "ct2", "-q", "out"]),
+    "manifest build": (["manifest", "build", "--output", "o.csv", "--split", "val=0.1", "a", "b"],
+                       ["manifest", "build", "a", "--output", "o.csv", "b", "--split", "val=0.1"]),
+    "manifest validate": (["manifest", "validate", "--strict", "m.csv"], ["manifest", "validate", "m.csv", "--strict"]),
+    "train": (["train", "--config", "c.yaml", "lora.rank=4", "seed=1"],
+              ["train", "lora.rank=4", "--config", "c.yaml", "seed=1"]),
+    "acft": (["acft", "--config", "c.yaml", "max_steps=3"], ["acft", "max_steps=3", "--config", "c.yaml"]),
+    "merge": (["--debug", "merge", "adapter", "out"], ["merge", "adapter", "out", "--debug"]),
+    "export": (["export", "--dtype", "q8_0", "--out", "x.bin", "model"],
+               ["export", "model", "--out", "x.bin", "--dtype", "q8_0"]),
+    "inspect": (["inspect", "--json", "f.bin"], ["inspect", "f.bin", "--json"]),
+    "check": (["check", "--fix", "model"], ["check", "model", "--fix"]),
+    "verify": (["verify", "--reference", "embedded:tiny.en", "--json", "m.bin", "a.wav", "b.wav"],
+               ["verify", "m.bin", "--reference", "embedded:tiny.en", "a.wav", "--json", "b.wav"]),
+    "eval": (["eval", "--data", "d.csv", "--backend", "whispercpp", "m.bin"],
+             ["eval", "m.bin", "--data", "d.csv", "--backend", "whispercpp"]),
+    "config show": (["config", "show", "--kind", "acft", "c.yaml", "lora.rank=4"],
+                    ["config", "show", "c.yaml", "--kind", "acft", "lora.rank=4"]),
+    "config keys": (["-v", "config", "keys", "--kind", "acft"], ["config", "keys", "--kind", "acft", "-v"]),
+    "demo": (["demo", "--out", "d", "--restart"], ["demo", "--restart", "--out", "d"]),
+    "record": (["record", "--out", "rec", "--port", "0"], ["record", "--port", "0", "--out", "rec"]),
+}
+
+
+def _leaf_commands(parser=None, prefix: str = "") -> list[str]:
+    import argparse
+
+    parser = parser or build_parser()
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                nested = _leaf_commands(sub, f"{prefix}{name} ")
+                found += nested or [f"{prefix}{name}"]
+    return found
+
+
+def test_every_command_has_an_ordering_case():
+    assert sorted(ORDERINGS) == sorted(_leaf_commands())
+
+
+@pytest.mark.parametrize("command", sorted(ORDERINGS))
+def test_options_and_positionals_parse_in_any_order(command):
+    first, second = ORDERINGS[command]
+    assert sorted(first) == sorted(second), "the two orderings must hold the same words"
+    parsed = [vars(build_parser().parse_args(argv)) for argv in (first, second)]
+    assert parsed[0] == parsed[1]
+    assert parsed[0]["command"] == command.split()[0]
+
+
+def test_verify_as_people_type_it():
+    args = build_parser().parse_args(["verify", "model.bin", "--reference", "embedded:tiny.en", "clip.wav"])
+    assert (args.ggml_file, args.reference, args.audio) == ("model.bin", "embedded:tiny.en", ["clip.wav"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from whisper_tune.cli.console import result_console
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -38,10 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(report) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = result_console()
     console.print(f"[bold]{report.spec}[/bold] ({report.folder})")
     console.print("checked: " + ", ".join(report.checked))
     for line in report.fixed:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from whisper_tune.cli.console import result_console
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -48,14 +50,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(report) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("id", "ctx", "WER", "CER", "loop", "hypothesis", title=f"{report.model} ({report.backend})")
     for row in report.rows:
         table.add_row(row.id, str(row.audio_ctx or "full"), f"{row.wer:.1%}", f"{row.cer:.1%}",
                       "yes" if row.loop else "", _short(row.hypothesis))
-    console = Console()
+    console = result_console()
     console.print(table)
     t = report.totals()
     console.print(f"audio context {report.audio_ctx}: WER {t['wer']:.2%}, CER {t['cer']:.2%}, loops {t['loops']}/"

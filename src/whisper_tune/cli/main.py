@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from whisper_tune import __version__
 from whisper_tune.errors import WhisperTuneError
@@ -32,12 +35,43 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 log = logging.getLogger("whisper_tune")
 
+#: Libraries whose log records and warnings (deprecations, generation hints) are not actionable
+#: for a user: shown with -vv only.
+THIRD_PARTY = ("transformers", "accelerate", "peft", "datasets", "torch", "urllib3", "httpx", "filelock",
+               "huggingface_hub", "werkzeug")
+
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 
+class IntermixedParser(argparse.ArgumentParser):
+    """A parser that takes options and positional arguments in any order.
+
+    argparse's ``parse_intermixed_args`` refuses a parser that has subcommands, so each leaf
+    parser (one without subcommands) parses intermixed, and a parser with subcommands parses
+    as usual up to its subcommand, which hands the rest to its own (leaf) parser. Subparsers
+    inherit the class, so every command and nested command (``manifest build``) gets it.
+    """
+
+    _intermixing = False  # parse_known_intermixed_args calls parse_known_args itself
+
+    def parse_known_args(
+        self, args: Iterable[str] | None = None, namespace: Any = None
+    ) -> tuple[Any, list[str]]:
+        if self._intermixing or self._has_subcommands():
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return super().parse_known_intermixed_args(None if args is None else list(args), namespace)
+        finally:
+            self._intermixing = False
+
+    def _has_subcommands(self) -> bool:
+        return any(isinstance(action, argparse._SubParsersAction) for action in self._actions)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = IntermixedParser(
         prog="whisper-tune",
         description=(
             "Fine-tune Whisper on your own words, export it to whisper.cpp (GGML) and "
@@ -45,35 +79,80 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"whisper-tune {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    parser.add_argument("--debug", action="store_true", help="show a traceback for internal errors")
+    _add_global_options(parser, default_of=lambda value: value)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMAND_MODULES:
         importlib.import_module(f"whisper_tune.cli.{name}").register(subparsers)
+    for command in _all_subparsers(parser):
+        # `whisper-tune verify FILE -v` as well as `whisper-tune -v verify FILE`; SUPPRESS keeps a
+        # subcommand from resetting what was given before it.
+        _add_global_options(command, default_of=lambda _value: argparse.SUPPRESS)
     return parser
 
 
-def configure_logging(verbose: int, quiet: bool) -> None:
-    from rich.logging import RichHandler
+def _add_global_options(parser: argparse.ArgumentParser, default_of: Callable[[Any], Any]) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=default_of(0),
+                        help="more log output (-vv for debug, and third-party warnings)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default_of(False),
+                        help="only warnings and errors")
+    parser.add_argument("--debug", action="store_true", default=default_of(False),
+                        help="show a traceback for internal errors")
 
+
+def _all_subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                found += [sub, *_all_subparsers(sub)]
+    return found
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    """Logs go to stderr (stdout carries results only), wrapped only on a terminal."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
-    handler = RichHandler(show_time=False, show_path=verbose >= 2, markup=False, rich_tracebacks=False)
-    handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("whisper_tune")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_log_handler(show_path=verbose >= 2)]
     root.setLevel(level)
     root.propagate = False
-    # Third-party chatter (transformers' generation warnings, deprecation notices of the
-    # libraries we call, etc.) only when asked for: it is not actionable for a user.
-    if verbose < 2:
-        import warnings
+    quiet_third_party(show=verbose >= 2)
 
-        for library in ("transformers", "peft", "accelerate", "torch"):
-            warnings.filterwarnings("ignore", category=FutureWarning, module=library)
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=library)
-    for noisy in ("transformers", "accelerate", "peft", "datasets", "urllib3", "httpx", "filelock", "werkzeug"):
-        logging.getLogger(noisy).setLevel(logging.ERROR if verbose < 2 else logging.INFO)
+
+def _log_handler(show_path: bool) -> logging.Handler:
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        rich_handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=show_path,
+                                   markup=False, rich_tracebacks=False)
+        rich_handler.setFormatter(logging.Formatter("%(message)s"))
+        return rich_handler
+    handler = logging.StreamHandler(sys.stderr)  # a file or a pipe: one line per record, unwrapped
+    handler.setFormatter(_PlainFormatter())
+    return handler
+
+
+class _PlainFormatter(logging.Formatter):
+    """``message`` for information, ``warning: message`` (etc.) for what needs attention."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {text}"
+
+
+def quiet_third_party(show: bool) -> None:
+    """Third-party log records and warnings only when ``show`` (-vv): they are not actionable.
+
+    transformers sets its logger's level from TRANSFORMERS_VERBOSITY when it is first imported,
+    which happens after this runs, so the variable is set too (the processes we start, such as
+    the whisper.cpp worker and accelerate's, inherit it).
+    """
+    level = logging.INFO if show else logging.ERROR
+    os.environ["TRANSFORMERS_VERBOSITY"] = "info" if show else "error"
+    for library in THIRD_PARTY:
+        logging.getLogger(library).setLevel(level)
+        if not show:
+            warnings.filterwarnings("ignore", module=library)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

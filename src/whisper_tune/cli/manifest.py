@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from whisper_tune.cli.console import result_console
 
 if TYPE_CHECKING:
     from whisper_tune.data.report import Report
@@ -178,9 +179,7 @@ def _validate(args: argparse.Namespace, limits: Limits) -> int:
 
 
 def _print_problems(report: Report) -> None:
-    from rich.console import Console
-
     from whisper_tune.data.report import report_table
 
     if report.problems:
-        Console(file=sys.stdout, width=160).print(report_table(report))
+        result_console().print(report_table(report))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from whisper_tune.cli.console import result_console
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -59,10 +61,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(report) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = result_console()
     if report.clips:
         table = Table("id", "same", "whisper.cpp", "reference model", title=str(report.ggml_file.name))
         for c in report.clips:
