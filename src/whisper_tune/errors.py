@@ -55,3 +55,12 @@ class TrainingError(WhisperTuneError):
 
 class TakeRejected(DataError):
     """A recorded take that cannot be used (silent, clipped, too short or long, not audio)."""
+
+
+class CloudError(WhisperTuneError):
+    """A cloud run or a Hub push cannot start or continue: no token, no secret, no network,
+    or the service refused. Messages never contain a token."""
+
+
+class MissingDependencyError(WhisperTuneError):
+    """An optional extra that a command needs is not installed; the message names the pip command."""

@@ -82,8 +82,9 @@ class AcftConfig(LoopConfig):
         "model spec, normally train's output: a merged model folder or an adapter folder (merged "
         "first), or embedded:tiny.en, a CTranslate2 folder, a hub id; required"))
     train_manifest: Path | None = field(default=None, metadata=doc(
-        "manifest CSV of training clips; transcripts only probe the decoder (distillation), so "
-        "synthesized speech works; required"))
+        "manifest CSV of training clips, or a dataset (hf:OWNER/NAME[@SPLIT] on the Hub or a "
+        "save_to_disk folder[@SPLIT]) with audio and text/sentence columns; transcripts only probe the "
+        "decoder (distillation), so synthesized speech works; required"))
     eval_manifest: Path | None = field(default=None, metadata=doc(
         "optional manifest: held-out distillation loss at FUTO's context (the best/ model is chosen by it)"))
     eval_max_clips: int = field(default=64, metadata=doc("evaluate on at most this many eval clips (0 = all)", min=0))

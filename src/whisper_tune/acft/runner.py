@@ -170,8 +170,9 @@ class AcftTask:
         from whisper_tune.data.dataset import SpeechDataset
         from whisper_tune.data.features import FeatureCache
         from whisper_tune.data.manifest import read_manifest
+        from whisper_tune.data.training_data import resolve_manifest
 
-        rows = read_manifest(manifest)
+        rows = read_manifest(resolve_manifest(manifest))
         kept = [row for row in rows if row.duration <= self.config.max_clip_seconds]
         skipped = len(rows) - len(kept)
         if skipped:
@@ -239,14 +240,16 @@ def _portable(spec: str) -> str:
     return portable_spec(spec)
 
 
-def run_acft(config: AcftConfig, config_yaml: str | None = None) -> AcftResult:
-    """Run ACFT as configured; returns where the ACFT model is and what the run measured."""
+def run_acft(config: AcftConfig, config_yaml: str | None = None, accelerator: Any = None) -> AcftResult:
+    """Run ACFT as configured; returns where the ACFT model is and what the run measured.
+
+    ``accelerator``: an ``accelerate.Accelerator`` to use (default: one made from the config)."""
     from whisper_tune.config import dump_yaml
     from whisper_tune.training.loop import run_loop
 
     started = time.perf_counter()
     task = AcftTask(config)
-    result = run_loop(task, config, config_yaml=config_yaml or dump_yaml(config))
+    result = run_loop(task, config, accelerator, config_yaml=config_yaml or dump_yaml(config))
     model_dir = result.last_dir if task.eval is None else result.model_dir
     if not (model_dir / "config.json").is_file():
         raise TrainingError(f"{model_dir}: the run finished without writing the ACFT model")

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import argparse
 
-from whisper_tune.cli.run_config import add_run_config_arguments, collected_overrides
+from whisper_tune.cli.run_config import (
+    add_cloud_arguments,
+    add_run_config_arguments,
+    collected_overrides,
+    run_cloud,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                "train_manifest=data/acft.csv",
     )
     add_run_config_arguments(parser, "ACFT", "model=runs/train/best epochs=2 method=lora")
+    add_cloud_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -34,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from whisper_tune.acft.runner import run_acft
 
     config = load_acft_config(args.config, collected_overrides(args))
+    if args.cloud:
+        return run_cloud("acft", config, args)
     result = run_acft(config)
     print(f"ACFT: {result.steps} steps in {result.seconds:.0f} s; final loss "
           + (f"{result.final_loss:.4f}" if result.final_loss is not None else "-"))
@@ -42,4 +50,8 @@ def run(args: argparse.Namespace) -> int:
     for key, before in result.baseline.items():
         print(f"{key}: {before:.4f} -> {result.final.get(key, float('nan')):.4f}")
     print(f"model: {result.model_dir}")
+    if config.push_to_hub:
+        from whisper_tune.hub.push import push_model
+
+        print(f"pushed: {push_model(result.model_dir, config.push_to_hub, private=config.hub_private).url}")
     return 0

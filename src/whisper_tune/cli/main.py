@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "check",
     "verify",
     "eval",
+    "push",
     "config",
     "demo",
 )

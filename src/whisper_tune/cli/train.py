@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from whisper_tune.cli.run_config import add_run_config_arguments, collected_overrides
+from whisper_tune.cli.run_config import (
+    add_cloud_arguments,
+    add_run_config_arguments,
+    collected_overrides,
+    run_cloud,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_run_config_arguments(parser, "training", "learning_rate=3e-4 lora.rank=16 method=dora")
     parser.add_argument("--merge", action="store_true",
                         help="also write the adapter merged into its base model to output_dir/merged")
+    add_cloud_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -31,10 +37,20 @@ def run(args: argparse.Namespace) -> int:
     from whisper_tune.training.recipe import train
 
     config = load_train_config(args.config, collected_overrides(args, merge="merge=true"))
+    if args.cloud:
+        return run_cloud("train", config, args)
     result = train(config)
     if _is_main_process():
         _print_result(result)
+        _push(config, result.merged_dir or result.model_dir)
     return 0
+
+
+def _push(config, model_dir) -> None:
+    if config.push_to_hub:
+        from whisper_tune.hub.push import push_model
+
+        print(f"pushed: {push_model(model_dir, config.push_to_hub, private=config.hub_private).url}")
 
 
 def _is_main_process() -> bool:

@@ -12,6 +12,7 @@ method and the encoder-context levers.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ PRECISIONS = ("auto", "no", "fp16", "bf16")
 SCHEDULES = ("constant", "linear", "cosine")
 #: Whisper's linear layers; LoRA-family methods may target any of them.
 WHISPER_LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+#: A Hugging Face Hub repo id: OWNER/NAME.
+_HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
 @dataclass(kw_only=True)
@@ -68,8 +71,18 @@ class LoopConfig:
         "no = start fresh (refuses a non-empty output_dir with checkpoints), auto = continue from the "
         "latest checkpoint in output_dir if any, or a checkpoint folder"))
     progress: bool = field(default=True, metadata=doc("show a progress bar (main process only)"))
+    report_to: Literal["none", "tensorboard", "wandb", "trackio"] = field(default="none", metadata=doc(
+        "experiment tracker that also receives loss, learning rate and every evaluation's scores "
+        "(through accelerate; tensorboard writes into output_dir/tracking)"))
+    push_to_hub: str | None = field(default=None, metadata=doc(
+        "OWNER/NAME: after the run, push the model with a model card to this Hugging Face Hub repo "
+        "(token from HF_TOKEN or huggingface-cli login)"))
+    hub_private: bool = field(default=True, metadata=doc("create the push_to_hub repo as private"))
 
     def validate(self) -> None:
+        if self.push_to_hub is not None and not _HUB_REPO.match(self.push_to_hub):
+            raise ConfigError(f"push_to_hub={self.push_to_hub!r}: expected a Hub repo id OWNER/NAME "
+                              "(e.g. push_to_hub=me/whisper-base-en-acft)")
         if self.resume not in ("no", "auto") and not Path(self.resume).is_dir():
             raise ConfigError(
                 f"resume={self.resume!r}: expected no, auto or an existing checkpoint folder "
@@ -108,9 +121,12 @@ class TrainConfig(LoopConfig):
     model: str = field(default="embedded:tiny.en", metadata=doc(
         "model spec: embedded:tiny.en, an HF or CTranslate2 folder, or a hub id"))
     train_manifest: Path | None = field(default=None, metadata=doc(
-        "manifest CSV of the training clips (whisper-tune manifest build); required"))
+        "manifest CSV of the training clips (whisper-tune manifest build), or a dataset with an audio "
+        "and a text/sentence column: hf:OWNER/NAME[@SPLIT] on the Hub or a save_to_disk folder[@SPLIT]; "
+        "required"))
     validation_manifest: Path | None = field(default=None, metadata=doc(
-        "manifest CSV for WER/CER evaluation by real decoding; empty = no evaluation"))
+        "manifest CSV (or dataset, as train_manifest) for WER/CER evaluation by real decoding; "
+        "empty = no evaluation"))
     method: Literal["lora", "dora", "pissa", "full"] = field(default="lora", metadata=doc(
         "lora, dora (weight-decomposed LoRA), pissa (LoRA initialised from principal components; "
         "saved converted to plain LoRA) or full (every weight)"))

@@ -64,7 +64,9 @@ from whisper_tune.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from whisper_tune.config import to_dict
 from whisper_tune.training.config import LoopConfig
+from whisper_tune.training.tracking import end_tracking, log_record, start_tracking
 
 if TYPE_CHECKING:  # rich is imported only when a bar is shown
     from rich.progress import Progress, TaskID
@@ -119,18 +121,20 @@ class LoopResult:
         return self.best_dir if self.best_dir is not None else self.last_dir
 
 
-def make_accelerator(config: LoopConfig) -> Any:
-    """An ``accelerate.Accelerator`` for the configured device and precision."""
+def make_accelerator(config: LoopConfig, extra_trackers: list[Any] | None = None) -> Any:
+    """An ``accelerate.Accelerator`` for the configured device, precision and trackers."""
     from accelerate import Accelerator
 
     from whisper_tune.devices import pick_device, supported_precision
+    from whisper_tune.training.tracking import accelerator_arguments
 
     cpu = config.device == "cpu"
     device = torch.device("cpu") if cpu else pick_device(None if config.device == "auto" else config.device)
     precision = supported_precision(device, config.mixed_precision)
     if precision != "no" and device.type == "cpu":
         raise TrainingError(f"mixed_precision={precision} is not supported on the CPU; use mixed_precision=auto or no")
-    return Accelerator(cpu=cpu or device.type == "cpu", mixed_precision=precision)
+    return Accelerator(cpu=cpu or device.type == "cpu", mixed_precision=precision,
+                       **accelerator_arguments(config, extra_trackers))
 
 
 def run_loop(
@@ -171,6 +175,7 @@ def run_loop(
         output_dir.mkdir(parents=True, exist_ok=True)
         if config_yaml is not None:
             atomic_write_text(output_dir / "config.yaml", config_yaml)
+        start_tracking(accelerator, config, to_dict(config))
     return runner.run()
 
 
@@ -344,6 +349,7 @@ class _Runner:
         self.state.history.append(record)
         lines = "".join(json.dumps(r, sort_keys=False) + "\n" for r in self.state.history)
         atomic_write_text(self.output_dir / METRICS_FILE, lines)
+        log_record(self.acc, record)
 
     def _finish(self) -> LoopResult:
         from whisper_tune.training.report import write_report
@@ -365,6 +371,7 @@ class _Runner:
         if self.acc.is_main_process:
             self._save_result(result.last_dir)
             write_report(result, self.objective.metric, self.objective.summary_info())
+            end_tracking(self.acc)
         self.acc.wait_for_everyone()
         return result
 

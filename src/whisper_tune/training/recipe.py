@@ -118,12 +118,15 @@ class FineTuneObjective:
 
     def __init__(self, config: TrainConfig) -> None:
         from whisper_tune.data.manifest import read_manifest
+        from whisper_tune.data.training_data import resolve_manifest
 
         self.config = config
-        # Read the manifests first: a bad path or row fails before any model is loaded.
+        # Read the manifests first: a bad path or row fails before any model is loaded. A
+        # dataset (hf:OWNER/NAME, a save_to_disk folder) becomes a manifest here, once.
         assert config.train_manifest is not None, "TrainConfig.validate() requires train_manifest"
-        self.train_rows = read_manifest(config.train_manifest)
-        self.validation_rows = read_manifest(config.validation_manifest) if config.validation_manifest else []
+        self.train_rows = read_manifest(resolve_manifest(config.train_manifest))
+        self.validation_rows = (read_manifest(resolve_manifest(config.validation_manifest))
+                                if config.validation_manifest else [])
         if config.eval_max_clips:
             self.validation_rows = self.validation_rows[: config.eval_max_clips]
         self.metric = "wer_futo" if config.eval_audio_ctx == "futo" else "wer"
