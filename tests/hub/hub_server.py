@@ -34,7 +34,10 @@ class HubState:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.unknown: list[str] = []
-        self.drop_commits = 0  # commits to cut off after reading part of their body
+        # After this many commits, every further commit is cut off midway (the line is down) until
+        # it is set back to None: the client's own retries cannot get through either.
+        self.interrupt_after_commits: int | None = None
+        self.commits_done = 0
         self.lock = threading.Lock()
 
 
@@ -44,11 +47,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # keep the test output clean
         return None
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         path = self.path.split("?", 1)[0]
-        if _COMMIT.match(path) and self.state.drop_commits:
-            self.state.drop_commits -= 1
+        limit = self.state.interrupt_after_commits
+        if _COMMIT.match(path) and limit is not None and self.state.commits_done >= limit:
             self.rfile.read(max(1, length // 2))  # part of the upload arrives, then the line drops
             self.close_connection = True
             self.connection.close()
@@ -67,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.state.unknown.append(f"POST {path}")
         self._send(404, {"error": f"not served here: {path}"})
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.state.requests.append(("GET", self.path, dict(self.headers), b""))
         self.state.unknown.append(f"GET {self.path}")
         self._send(404, {"error": f"not served here: {self.path}"})
@@ -114,6 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:  # a commit is all or nothing
             repo.files.update(staged)
             repo.commits += 1
+            self.state.commits_done += 1
         oid = f"{repo.commits:040x}"
         self._send(200, {"commitUrl": f"http://{self.headers['Host']}/{repo_id}/commit/{oid}", "commitOid": oid,
                          "pullRequestUrl": None})

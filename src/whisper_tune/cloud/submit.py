@@ -65,10 +65,9 @@ def execute(modal_app: Any, staged: StagedJob, options: layout.CloudOptions) -> 
     return summary
 
 
-def run_on_directory(kind: str, config: Any, volume_root: Path) -> dict[str, Any]:
-    """The cloud path with a local folder as the Volume and the function run through ``.local()``."""
-    require("modal", "running the Modal function body")
-    from whisper_tune.cloud import modal_app
+def run_on_directory(kind: str, config: Any, volume_root: Path, through_modal: bool = True) -> dict[str, Any]:
+    """The cloud path with a local folder as the Volume and the function run in this process:
+    through Modal's ``.local()`` (the default), or the body itself where modal is not installed."""
     from whisper_tune.cloud.volume_io import (
         DirectoryVolume,
         download_run,
@@ -80,7 +79,15 @@ def run_on_directory(kind: str, config: Any, volume_root: Path) -> dict[str, Any
     with tempfile.TemporaryDirectory(prefix="whisper-tune-cloud-") as staging:
         staged = stage_job(kind, config, Path(staging))
         upload(volume, missing_uploads(volume, staged.uploads))
-    summary = modal_app.run_job.local(staged.spec, str(volume_root))
+    if through_modal:
+        require("modal", "running the Modal function body")
+        from whisper_tune.cloud import modal_app
+
+        summary = modal_app.run_job.local(staged.spec, str(volume_root))
+    else:
+        from whisper_tune.cloud.job import run_job
+
+        summary = run_job(staged.spec, volume_root)
     download_run(volume, staged.run, staged.local_output)
     return summary
 
