@@ -47,8 +47,9 @@ def test_a_missing_token_is_one_line_and_exit_2(monkeypatch, capsys, demo_clips_
                  "--cloud", "modal"])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.splitlines() == ["error: no Modal token is configured; run `modal token new` (or `modal setup`), "
-                                "or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"]
+    expected = ("error: no Modal token is configured; run `modal token new` (or `modal setup`), "
+                "or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET")
+    assert err.splitlines() == [expected]
 
 
 def test_a_missing_secret_is_explained(monkeypatch):
@@ -58,9 +59,9 @@ def test_a_missing_secret_is_explained(monkeypatch):
     from whisper_tune.cloud.submit import modal_errors
     from whisper_tune.errors import CloudError
 
-    with pytest.raises(CloudError, match=r"modal secret create huggingface-token HF_TOKEN=<your Hugging Face token>"):
-        with modal_errors("huggingface-token"):
-            raise modal.exception.NotFoundError("Secret 'huggingface-token' not found in environment 'main'")
+    expected = r"modal secret create huggingface-token HF_TOKEN=<your Hugging Face token>"
+    with pytest.raises(CloudError, match=expected), modal_errors("huggingface-token"):
+        raise modal.exception.NotFoundError("Secret 'huggingface-token' not found in environment 'main'")
 
 
 @pytest.mark.slow
