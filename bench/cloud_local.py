@@ -121,8 +121,8 @@ def run(args: argparse.Namespace) -> None:
               "progress=false"]
     through_modal = available("modal")
     results = []
-    for label, out in (("Modal function body" + (" (.local())" if through_modal else " (modal missing: called directly)"),
-                        work / "out-cloud"), ("plain local run_acft", work / "out-local")):
+    how = " (.local())" if through_modal else " (modal missing: called directly)"
+    for label, out in ((f"Modal function body{how}", work / "out-cloud"), ("plain local run_acft", work / "out-local")):
         if args.no_local and out.name == "out-local":
             continue
         shutil.rmtree(out, ignore_errors=True)
@@ -139,7 +139,8 @@ def run(args: argparse.Namespace) -> None:
     print("| path | steps | train steps/s | wall s (load, data, train, save) | peak GPU memory |")
     print("|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['path']} | {r['steps']} | {r['steps_per_s']:.2f} | {r['wall_s']:.0f} | {r['peak_gib']:.2f} GiB |")
+        peak = "-" if r["peak_gib"] != r["peak_gib"] else f"{r['peak_gib']:.2f} GiB"  # NaN off a GPU
+        print(f"| {r['path']} | {r['steps']} | {r['steps_per_s']:.2f} | {r['wall_s']:.0f} | {peak} |")
     if len(results) == 2:
         print(f"\nratio cloud body / local: steps/s {results[0]['steps_per_s'] / results[1]['steps_per_s']:.2f}, "
               f"wall {results[0]['wall_s'] / results[1]['wall_s']:.2f}")

@@ -23,7 +23,8 @@ def _without_modal_token(monkeypatch):
 def test_dry_run_prints_the_plan_with_no_token_and_no_network(monkeypatch, capsys, demo_clips_manifest, tmp_path):
     _without_modal_token(monkeypatch)
     code = main(["acft", "--config", str(REPO / "configs" / "acft_base_en.yaml"),
-                 f"train_manifest={demo_clips_manifest}", f"output_dir={tmp_path / 'out'}", "push_to_hub=me/base-en-acft",
+                 f"train_manifest={demo_clips_manifest}", f"output_dir={tmp_path / 'out'}",
+                 "push_to_hub=me/base-en-acft",
                  "--cloud", "modal", "--gpu", "H100", "--timeout", "90m", "--dry-run"])
     out = capsys.readouterr().out
     assert code == 0
@@ -74,7 +75,8 @@ def test_no_network_is_one_line_and_exit_2(demo_clips_manifest, tmp_path):
                           capture_output=True, text=True, env=env, timeout=300, check=False)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
-        "error: cannot reach Modal (Could not connect to the Modal server.); check the network connection and try again"]
+        "error: cannot reach Modal (Could not connect to the Modal server.); "
+        "check the network connection and try again"]
     assert "as-not-a-real-secret" not in done.stderr + done.stdout
 
 

@@ -73,7 +73,8 @@ def test_acft_function_body_writes_what_a_local_run_writes(tmp_path, demo_clips_
     assert _losses(tmp_path / "cloud") == pytest.approx(_losses(tmp_path / "local"), rel=1e-5)
     run = tmp_path / "volume" / "runs" / summary["run"]
     assert [p.name for p in list_checkpoints(run)] == [checkpoint_dir(run, 1).name, checkpoint_dir(run, 2).name]
-    assert (tmp_path / "cloud" / "last" / "model.safetensors").read_bytes() == (run / "last" / "model.safetensors").read_bytes()
+    weights = "last/model.safetensors"
+    assert (tmp_path / "cloud" / weights).read_bytes() == (run / weights).read_bytes()
 
 
 @pytest.mark.slow
@@ -97,3 +98,16 @@ def test_a_retried_job_continues_from_its_checkpoint(tmp_path, demo_clips_manife
     history = [json.loads(line) for line in
                (volume.root / "runs" / staged.run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in history if "loss" in r] == [1, 2]
+
+
+def test_an_entry_dry_run_prints_the_preset_plan(capsys, demo_clips_manifest):
+    """What `modal run modal_app.py::base_en_acft_app --data ... --dry-run` prints (no Modal call)."""
+    import whisper_tune.cloud.modal_app as module
+    from whisper_tune.cloud.submit import submit_preset
+
+    submit_preset(module, "base.en", "acft", data=str(demo_clips_manifest), push_to_hub="me/base-en-acft",
+                  dry_run=True)
+    out = capsys.readouterr().out
+    assert "whisper-tune acft on Modal (dry run" in out and "gpu:        A100 (40 GB)" in out
+    assert "openai/whisper-base.en (from the Hub" in out and "/whisper-tune/runs/acft-base_en_acft-" in out
+    assert "push:       me/base-en-acft (private)" in out

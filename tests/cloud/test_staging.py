@@ -33,7 +33,10 @@ def test_clips_are_uploaded_once_by_content(tmp_path, demo_clips_manifest):
     upload(volume, staged.uploads)
     # The uploaded manifest reads back with the same clips, now pointing into the Volume.
     remote = read_manifest(volume.root / staged.spec["volume_paths"]["train_manifest"])
-    assert [(r.id, r.text, round(r.duration, 3)) for r in remote] == [(r.id, r.text, round(r.duration, 3)) for r in rows]
+    def facts(rows):
+        return [(r.id, r.text, round(r.duration, 3)) for r in rows]
+
+    assert facts(remote) == facts(rows)
     assert all(r.audio.parent == volume.root / "data" / "audio" and r.audio.is_file() for r in remote)
     # The same command again: the same run, nothing to upload.
     again = stage_job("train", _config(demo_clips_manifest, tmp_path / "out"), tmp_path / "s2")
@@ -63,7 +66,8 @@ def test_a_changed_clip_uploads_only_itself_and_a_new_manifest(tmp_path, demo_cl
 
 
 def test_a_local_model_folder_goes_up_by_content_and_hub_ids_stay(tmp_path, demo_clips_manifest, embedded_path):
-    staged = stage_job("train", _config(demo_clips_manifest, tmp_path / "out", f"model={embedded_path}"), tmp_path / "s")
+    config = _config(demo_clips_manifest, tmp_path / "out", f"model={embedded_path}")
+    staged = stage_job("train", config, tmp_path / "s")
     model_uploads = [u for u in staged.uploads if u.remote.startswith("models/")]
     assert {u.local.name for u in model_uploads} >= {"config.json", "model.safetensors", "tokenizer.json"}
     assert staged.spec["volume_paths"]["model"] == model_uploads[0].remote.rsplit("/", 1)[0]

@@ -1,7 +1,8 @@
 """A loopback stand-in for the Hugging Face Hub's write API: repo create, preupload, commit.
 
 It speaks what huggingface_hub sends for a push (reached through HF_ENDPOINT):
-``POST /api/repos/create``, ``POST /api/validate-yaml`` (the card's metadata), ``POST /api/models/OWNER/NAME/preupload/REV`` (every file is
+``POST /api/repos/create``, ``POST /api/validate-yaml`` (the card's metadata),
+``POST /api/models/OWNER/NAME/preupload/REV`` (every file is
 answered "regular", so its bytes come base64 inline in the commit) and ``POST
 /api/models/OWNER/NAME/commit/REV`` (NDJSON: a header line, then one line per file). It keeps
 the repos, the committed files and every request, and can drop a commit's connection midway
@@ -141,7 +142,7 @@ class HubServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> HubServer:  # noqa: PYI034 - a plain class, not subclassed
+    def __enter__(self) -> HubServer:
         self.thread.start()
         return self
 

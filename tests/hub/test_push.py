@@ -91,11 +91,10 @@ def test_an_interrupted_push_completes_when_run_again(hub, trained_run, capsys, 
             assert files[name] == (trained_run / "merged" / name).read_bytes(), name
 
 
-def test_no_token_is_one_clear_line(monkeypatch, tmp_path, trained_run, capsys):
+def test_no_token_is_one_clear_line(monkeypatch, embedded_path, capsys):
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "no-login"))
-    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
-    assert main(["push", str(trained_run), REPO]) == 2
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)  # as if nobody ever logged in here
+    assert main(["push", str(embedded_path), REPO]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no Hugging Face token") and "HF_TOKEN" in err and len(err.splitlines()) == 1
 

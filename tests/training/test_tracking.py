@@ -14,7 +14,9 @@ from whisper_tune.training.tracking import metric_lines_tracker
 
 
 def _scalars(folder) -> dict[str, list[tuple[int, float]]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.event_accumulator import (  # type: ignore[import-untyped]
+        EventAccumulator,
+    )
 
     events = sorted(folder.rglob("events.out.tfevents.*"))
     assert events, f"no TensorBoard event file under {folder}"

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "folder (runs/x/last), an adapter (merged first) or a run folder (runs/x: merged/, best/ or "
             "last/). The token comes from HF_TOKEN or `hf auth login` and is never printed or written."
         ),
-        epilog="example: whisper-tune push runs/base_en_acft me/whisper-base-en-acft --ggml phone/base_en_acft_q8_0.bin",
+        epilog="example: whisper-tune push runs/base_en_acft me/whisper-base-en-acft "
+               "--ggml phone/base_en_acft_q8_0.bin",
     )
     parser.add_argument("folder", metavar="FOLDER", help="model, adapter or run folder")
     parser.add_argument("repo", metavar="OWNER/NAME", help="Hub repo id (created if missing)")

@@ -44,6 +44,7 @@ def run_job(spec: dict[str, Any], root: str | Path) -> dict[str, Any]:
     log.info("%s run %s: output in %s", spec["kind"], spec["run"], config.output_dir)
     accelerator = make_accelerator(config, extra_trackers=[metric_lines_tracker()])
     summary: dict[str, Any] = {"run": spec["run"], "kind": spec["kind"]}
+    result: Any
     if spec["kind"] == "train":
         from whisper_tune.training.recipe import train
 
@@ -53,7 +54,7 @@ def run_job(spec: dict[str, Any], root: str | Path) -> dict[str, Any]:
     else:
         from whisper_tune.acft.runner import run_acft
 
-        result = run_acft(config, accelerator=accelerator)  # type: ignore[assignment]
+        result = run_acft(config, accelerator=accelerator)
         model_dir = result.model_dir
         summary.update(skipped_clips=result.skipped_clips)
     summary.update(steps=result.steps, final_loss=result.final_loss, baseline=dict(result.baseline),

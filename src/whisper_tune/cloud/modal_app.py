@@ -19,6 +19,7 @@ The image holds this machine's Python and pinned dependency versions
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import modal
@@ -76,9 +77,10 @@ def _entry(size: str, kind: str):
               secret_name: str = layout.DEFAULT_SECRET, overrides: str = "", dry_run: bool = False) -> None:
         from whisper_tune.cloud.submit import submit_preset
 
-        submit_preset(size, kind, data=data, validation=validation, model=model, push_to_hub=push_to_hub,
-                      output_dir=output_dir, max_steps=max_steps, epochs=epochs, gpu=gpu, timeout=timeout,
-                      secret=secret_name, overrides=overrides.split(), dry_run=dry_run)
+        # This module as `modal run` imported it (maybe by file name): its app is the running one.
+        submit_preset(sys.modules[__name__], size, kind, data=data, validation=validation, model=model,
+                      push_to_hub=push_to_hub, output_dir=output_dir, max_steps=max_steps, epochs=epochs, gpu=gpu,
+                      timeout=timeout, secret=secret_name, overrides=overrides.split(), dry_run=dry_run)
 
     entry.__doc__ = f"{kind} Whisper {size} on Modal (preset: whisper_tune.cloud.presets)."
     return entry

@@ -100,7 +100,8 @@ def stage_job(kind: str, config: Any, staging_dir: Path) -> StagedJob:
         uploads.extend(files)
         inputs["model"] = f"{config.model} -> {remote}"
     else:
-        inputs["model"] = f"{config.model} ({'in the image' if config.model.startswith('embedded:') else 'from the Hub, cached on the Volume'})"
+        where = "in the image" if config.model.startswith("embedded:") else "from the Hub, cached on the Volume"
+        inputs["model"] = f"{config.model} ({where})"
     data.update(resume="auto", progress=False, device="auto", save_every=config.save_every or CLOUD_SAVE_EVERY)
     for key in (*volume_paths, "output_dir"):
         data.pop(key, None)

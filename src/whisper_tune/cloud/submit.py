@@ -156,7 +156,8 @@ def plan_text(staged: StagedJob, options: layout.CloudOptions, config: Any) -> s
     clips = sum(1 for u in staged.uploads if u.remote.startswith(layout.AUDIO_DIR))
     lines.append(f"  upload:     {len(staged.uploads)} files, {describe_size(staged.upload_bytes)} at most "
                  f"({clips} clips as {mount}/{layout.AUDIO_DIR}/<sha256>.<ext>; files already there are skipped)")
-    lines.append(f"  comes back: {mount}/{layout.run_folder(staged.run)}/ without checkpoints/ -> {staged.local_output}")
+    back = f"{mount}/{layout.run_folder(staged.run)}/"
+    lines.append(f"  comes back: {back} without checkpoints/ -> {staged.local_output}")
     if getattr(config, "push_to_hub", None):
         lines.append(f"  push:       {config.push_to_hub} ({'private' if config.hub_private else 'public'}), "
                      "from the cloud with the secret's token")
@@ -168,15 +169,17 @@ def _hours(seconds: int) -> str:
     return f"{hours} h {rest // 60:02d} min"
 
 
-def submit_preset(size: str, kind: str, *, data: str, validation: str = "", model: str = "", push_to_hub: str = "",
-                  output_dir: str = "", max_steps: int = 0, epochs: int = 0, gpu: str = "", timeout: str = "",
-                  secret: str = layout.DEFAULT_SECRET, overrides: Sequence[str] = (), dry_run: bool = False) -> None:
-    """A Modal app entry (``modal run ...::base_en_acft_app``): the preset, the options, then run."""
+def submit_preset(modal_app: Any, size: str, kind: str, *, data: str, validation: str = "", model: str = "",
+                  push_to_hub: str = "", output_dir: str = "", max_steps: int = 0, epochs: int = 0, gpu: str = "",
+                  timeout: str = "", secret: str = layout.DEFAULT_SECRET, overrides: Sequence[str] = (),
+                  dry_run: bool = False) -> None:
+    """A Modal app entry (``modal run ...::base_en_acft_app``) inside the running ``modal_app``:
+    the preset, the options, then upload, run and download as :func:`submit` does."""
     from whisper_tune.cloud.presets import preset
 
     try:
         chosen = preset(size)
-        items = chosen.overrides(kind) + [f"train_manifest={data}"]
+        items = [*chosen.overrides(kind), f"train_manifest={data}"]
         evaluation_key = "validation_manifest" if kind == "train" else "eval_manifest"
         optional = {"model": model, evaluation_key: validation, "push_to_hub": push_to_hub,
                     "output_dir": output_dir, "max_steps": max_steps or "", "epochs": epochs or ""}
@@ -189,8 +192,6 @@ def submit_preset(size: str, kind: str, *, data: str, validation: str = "", mode
             with tempfile.TemporaryDirectory(prefix="whisper-tune-cloud-") as staging:
                 print(plan_text(stage_job(kind, config, Path(staging)), options, config))
             return
-        from whisper_tune.cloud import modal_app
-
         with modal_errors(options.secret), tempfile.TemporaryDirectory(prefix="whisper-tune-cloud-") as staging:
             summary = execute(modal_app, stage_job(kind, config, Path(staging)), options)
         print(format_summary(summary, config.output_dir))

@@ -140,7 +140,8 @@ def _summary(facts: RunFacts) -> str:
     lines.append(f"- ACFT-trained: {'yes' if facts.acft else 'no'}"
                  + (" (safe at the short audio_ctx FUTO's apps use)" if facts.acft else
                     " (run `whisper-tune acft` before using it in FUTO's apps)"))
-    data = facts.datasets or ([str(facts.run_config["train_manifest"])] if facts.run_config.get("train_manifest") else [])
+    manifest = facts.run_config.get("train_manifest")
+    data = facts.datasets or ([f"a local manifest ({Path(str(manifest)).name})"] if manifest else [])
     if data:
         lines.append(f"- training data: {', '.join(data)}")
     if facts.ggml_files:
@@ -155,7 +156,8 @@ def _training(facts: RunFacts) -> str | None:
     rows = [(key, config[key]) for key in HYPERPARAMETERS if key in config and config[key] not in (None, "")]
     lora = config.get("lora")
     if config.get("method") in ("lora", "dora", "pissa") and isinstance(lora, dict):
-        rows.append(("lora", f"r={lora.get('rank')} alpha={lora.get('alpha')} on {','.join(lora.get('target_modules', []))}"))
+        targets = ",".join(lora.get("target_modules", []))
+        rows.append(("lora", f"r={lora.get('rank')} alpha={lora.get('alpha')} on {targets}"))
     if facts.steps is not None:
         rows.append(("optimizer steps done", facts.steps))
     lines = ["## Training", "", "| setting | value |", "|---|---|"]
@@ -174,7 +176,8 @@ def _scores(facts: RunFacts) -> str | None:
             if key in first or key in last:
                 lines.append(f"| {name} | {_value(key, first.get(key))} | {_value(key, last.get(key))} |")
     if facts.eval_reports:
-        lines += ["", "Evaluations (`whisper-tune eval`):", "", "| model | backend | audio_ctx | WER |", "|---|---|---|---|"]
+        lines += ["", "Evaluations (`whisper-tune eval`):", "",
+                  "| model | backend | audio_ctx | WER |", "|---|---|---|---|"]
         for report in facts.eval_reports:
             lines.append(f"| {Path(str(report.get('model', '?'))).name} | {report.get('backend', '?')} | "
                          f"{report.get('audio_ctx', '?')} | {_value('wer', report.get('wer'))} |")
@@ -208,7 +211,8 @@ def _usage(facts: RunFacts) -> str:
              f'asr = pipeline("automatic-speech-recognition", model="{name}")', 'print(asr("clip.wav")["text"])',
              "```", "", "whisper.cpp:", "", "```"]
     if not facts.ggml_files:
-        lines.append(f"whisper-tune export {name.split('/')[1]}/ --dtype q8_0 --out {ggml}   # after downloading this repo")
+        folder = name.split("/")[1]
+        lines.append(f"whisper-tune export {folder}/ --dtype q8_0 --out {ggml}   # after downloading this repo")
     lines += [f"whisper-cli -m {ggml} -f clip.wav", "```", "",
               "FUTO Voice Input / FUTO Keyboard (tiny, base and small only): take the q8_0 file "
               "(`whisper-tune export ... --dtype q8_0 --futo-name` names it like `base_en_acft_q8_0.bin`), "

@@ -109,7 +109,8 @@ def stage_files(model_dir: Path, run_dir: Path | None, target: Path, repo_id: st
 
     target.mkdir(parents=True)
     facts = gather_facts(repo_id, model_dir, run_dir, ggml)
-    weights = sorted(p.name for p in model_dir.iterdir() if p.name.endswith((".safetensors", ".safetensors.index.json")))
+    weights = sorted(p.name for p in model_dir.iterdir()
+                     if p.name.endswith((".safetensors", ".safetensors.index.json")))
     for name in (*weights, *(n for n in TOKENIZER_FILES if (model_dir / n).is_file())):
         shutil.copyfile(model_dir / name, target / name)
     _write_config(model_dir / "config.json", target / "config.json")
@@ -167,7 +168,7 @@ def hub_errors(token: str, repo_id: str) -> Iterator[None]:
         yield
     except WhisperTuneError:
         raise
-    except Exception as exc:  # noqa: BLE001 - HTTP, connection and validation errors of huggingface_hub and httpx
+    except Exception as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         text = text.replace(token, "***")
         status = getattr(getattr(exc, "response", None), "status_code", None)

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from whisper_tune.config import to_dict
 from whisper_tune.errors import TrainingError
 from whisper_tune.fileio import atomic_write_text
 from whisper_tune.training.checkpoint import (
@@ -64,7 +65,6 @@ from whisper_tune.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from whisper_tune.config import to_dict
 from whisper_tune.training.config import LoopConfig
 from whisper_tune.training.tracking import end_tracking, log_record, start_tracking
 
