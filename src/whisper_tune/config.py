@@ -166,8 +166,8 @@ def _convert(value: Any, hint: Any, key: str, source: str) -> Any:
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
         args = get_args(hint)
-        if value is None and type(None) in args:
-            return None
+        if type(None) in args and (value is None or _is_blank(value)):
+            return None  # an empty value unsets an optional key: `validation_manifest=`
         errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
@@ -226,8 +226,14 @@ def _convert(value: Any, hint: Any, key: str, source: str) -> Any:
     if hint is Path:
         if not isinstance(value, (str, os.PathLike)):
             raise ConfigError(f"{source}: {key}={_fmt(value)} must be a path")
+        if _is_blank(value):
+            raise ConfigError(f"{source}: {key} is empty; give a path")
         return Path(value)
-    raise ConfigError(f"{source}: {key} has an unsupported type {hint!r} (a bug in the config class)")
+    raise TypeError(f"config field {key} has a type the config loader does not support: {hint!r}")
+
+
+def _is_blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
 
 
 def _fmt(value: Any) -> str:

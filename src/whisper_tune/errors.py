@@ -64,3 +64,7 @@ class CloudError(WhisperTuneError):
 
 class MissingDependencyError(WhisperTuneError):
     """An optional extra that a command needs is not installed; the message names the pip command."""
+
+
+class OutputError(WhisperTuneError):
+    """An output that cannot be written: no space left, a file-size limit, no permission, ..."""

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +92,58 @@ def test_merge_cli(tiny_random_dir, tmp_path, capsys):
     assert main(["-q", "merge", str(tmp_path / "a"), str(tmp_path / "merged")]) == 0
     assert (tmp_path / "merged" / "model.safetensors").is_file() and (tmp_path / "merged" / "vocab.json").is_file()
     assert str(tmp_path / "merged") in capsys.readouterr().out
+
+
+# --- faults, as a user meets them: real processes, real limits, a real SIGKILL -------------
+
+WHISPER_TUNE = Path(sys.executable).with_name("whisper-tune")
+
+
+def _limit_file_size(limit: int):
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so write() fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_export_beyond_a_file_size_limit_is_exit_2_and_leaves_nothing(tmp_path, embedded_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    result = subprocess.run([str(WHISPER_TUNE), "export", "embedded:tiny.en", "--dtype", "q8_0", "--out",
+                             str(out / "ggml.bin")], capture_output=True, text=True, timeout=600,
+                            preexec_fn=_limit_file_size(5_000_000))
+    assert result.returncode == 2, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: {out / 'ggml.bin'}: cannot write: the file is larger than this system allows")
+    assert "ulimit -f" in error and "Traceback" not in result.stderr
+    assert os.listdir(out) == []  # hidden names included
+
+
+def _writing_into(pid: int, folder: Path) -> bool:
+    """Whether process ``pid`` holds a file in ``folder`` open with some bytes in it."""
+    fds = Path(f"/proc/{pid}/fd")
+    for fd in fds.iterdir() if fds.is_dir() else ():
+        try:
+            if os.readlink(fd).startswith(f"{folder}/") and os.stat(fd).st_size > 0:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_export_killed_mid_write_then_rerun_leaves_one_finished_file(tmp_path, embedded_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [str(WHISPER_TUNE), "export", "embedded:tiny.en", "--dtype", "f16", "--out", str(out / "ggml.bin")]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not _writing_into(child.pid, out):
+        assert child.poll() is None and time.monotonic() < deadline, "the export ended before it was caught writing"
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert not (out / "ggml.bin").exists()
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    assert sorted(os.listdir(out)) == ["ggml.bin", "ggml.bin.json"]  # no temporary, hidden or not
+    assert read_ggml(out / "ggml.bin").dtype == "f16"

@@ -100,3 +100,54 @@ def test_describe_and_to_dict_cover_every_field():
     assert rows["method"][0] == "'lora' | 'full'"
     assert rows["adapter.rank"] == ("int", "8", "LoRA rank")
     assert to_dict(Example())["adapter"] == {"rank": 8, "targets": ["q_proj", "v_proj"]}
+
+
+def _optional_keys(cls, prefix: str = "") -> list[str]:
+    """Every key of ``cls`` (nested dataclasses dotted) whose type admits None."""
+    import dataclasses
+    import types
+    import typing
+
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            keys += _optional_keys(hint, f"{prefix}{f.name}.")
+        elif typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint):
+            keys.append(prefix + f.name)
+    return keys
+
+
+#: What each config needs to validate; an empty value of one of these must say it is not set.
+REQUIRED = {"TrainConfig": ["train_manifest=t.csv"], "AcftConfig": ["train_manifest=t.csv", "model=m"], "Example": []}
+
+
+@pytest.mark.parametrize("cls_name", sorted(REQUIRED))
+def test_an_empty_value_unsets_every_optional_key(cls_name):
+    from whisper_tune.acft.config import AcftConfig
+    from whisper_tune.training.config import TrainConfig
+
+    cls = {"TrainConfig": TrainConfig, "AcftConfig": AcftConfig, "Example": Example}[cls_name]
+    keys = _optional_keys(cls)
+    assert keys
+    for key in keys:
+        required = [o for o in REQUIRED[cls_name] if not o.startswith(f"{key}=")]
+        if len(required) < len(REQUIRED[cls_name]):  # emptied a required key: it is now unset
+            with pytest.raises(ConfigError, match=f"{key} is not set"):
+                load_config(cls, None, [*required, f"{key}="])
+            continue
+        for empty in ("", "  "):
+            node = to_dict(load_config(cls, None, [*required, f"{key}={empty}"]))
+            for part in key.split("."):
+                node = node[part]
+            assert node is None, (key, node)
+
+
+def test_an_empty_required_path_is_an_error():
+    @dataclass
+    class WithPath:
+        folder: Path = field(default=Path("runs"), metadata=doc("output folder"))
+
+    with pytest.raises(ConfigError, match="folder is empty; give a path"):
+        load_config(WithPath, None, ["folder="])

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import signal
+import subprocess
+import sys
 
 import pytest
 
-from whisper_tune.fileio import atomic_directory, atomic_open, atomic_write_json
+from whisper_tune.errors import OutputError
+from whisper_tune.fileio import atomic_directory, atomic_open, atomic_write_json, describe_os_error
 
 
 def test_success_replaces_and_leaves_no_temporaries(tmp_path):
@@ -53,3 +59,108 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _dead_pid() -> int:
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def test_stale_temporaries_of_this_output_are_removed_others_kept(tmp_path):
+    dead, target = _dead_pid(), tmp_path / "out.bin"
+    stale = [tmp_path / f".out.bin.{dead}.k3j4.tmp", tmp_path / f".out.bin.{dead}.x9.old"]
+    stale[0].write_bytes(b"half a file")
+    stale[1].mkdir()
+    kept = [
+        tmp_path / f".out.bin.{os.getpid()}.live.tmp",  # a writer that still runs
+        tmp_path / f".other.bin.{dead}.k3j4.tmp",  # another output's
+        tmp_path / ".out.bin.notapid.tmp",  # not our pattern
+    ]
+    for path in kept:
+        path.write_bytes(b"")
+    with atomic_open(target, "wb") as handle:
+        handle.write(b"done")
+    assert sorted(os.listdir(tmp_path)) == sorted(["out.bin", *(p.name for p in kept)])
+
+
+def test_a_killed_directory_build_is_cleaned_up_by_the_next(tmp_path):
+    target = tmp_path / "model"
+    script = (
+        "import sys, time\n"
+        "from whisper_tune.fileio import atomic_directory\n"
+        "with atomic_directory(sys.argv[1]) as staging:\n"
+        "    (staging / 'weights.bin').write_bytes(b'x' * 1000)\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "writing\n"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    [left] = os.listdir(tmp_path)
+    assert left.startswith(f".model.{child.pid}.") and left.endswith(".tmp")  # what a kill leaves
+    with atomic_directory(target) as staging:
+        (staging / "weights.bin").write_bytes(b"y")
+    assert os.listdir(tmp_path) == ["model"]
+
+
+def test_a_killed_file_write_leaves_nothing_to_clean(tmp_path):
+    """Killed mid-write: an unnamed temporary (O_TMPFILE) vanishes with the process; a named
+    one (no O_TMPFILE) is removed by the next write of the same file."""
+    target = tmp_path / "out.bin"
+    script = (
+        "import sys, time\n"
+        "from whisper_tune.fileio import atomic_open\n"
+        "with atomic_open(sys.argv[1], 'wb') as handle:\n"
+        "    handle.write(b'x' * 100_000)\n"
+        "    handle.flush()\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "writing\n"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert all(name.startswith(f".out.bin.{child.pid}.") for name in os.listdir(tmp_path))
+    with atomic_open(target, "wb") as handle:
+        handle.write(b"done")
+    assert os.listdir(tmp_path) == ["out.bin"] and target.read_bytes() == b"done"
+
+
+def test_no_space_is_a_user_error_naming_the_path_and_the_fix(tmp_path):
+    """A real file-size limit in a child process (SIGXFSZ ignored, so write() fails with EFBIG)."""
+    script = (
+        "import resource, signal, sys\n"
+        "from whisper_tune.errors import OutputError\n"
+        "from whisper_tune.fileio import atomic_open\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))\n"
+        "try:\n"
+        "    with atomic_open(sys.argv[1], 'wb') as handle:\n"
+        "        for _ in range(100):\n"
+        "            handle.write(b'x' * 10_000)\n"
+        "except OutputError as exc:\n"
+        "    print(exc)\n"
+    )
+    target = tmp_path / "big.bin"
+    child = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    message = child.stdout.strip()
+    assert message.startswith(f"{target}: cannot write: the file is larger than this system allows after 50.0 kB")
+    assert "raise the limit or write to another file system" in message
+    assert os.listdir(tmp_path) == []
+
+
+def test_permission_denied_is_a_user_error(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes through directory permissions")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(OutputError, match=r"locked/out\.bin: cannot write: permission denied"):
+        atomic_write_json(locked / "out.bin", {})
+
+
+def test_describe_os_error_says_how_much_space_is_free(tmp_path):
+    message = describe_os_error(tmp_path / "x.bin", OSError(errno.ENOSPC, "No space left on device"), 3_000_000)
+    assert message.startswith(f"{tmp_path / 'x.bin'}: cannot write: no space left on the device (at least 3.0 MB")
+    assert re.search(r"needed \(written before it ran out\), [\d.]+ [kMG]?B free there\); free some space", message)

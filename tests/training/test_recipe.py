@@ -50,3 +50,16 @@ def test_method_lowers_validation_wer_and_merges(method, demo_manifests, tmp_pat
     hypotheses = [t.text for t in transcribe_arrays(merged, load_processor(str(embedded_path)), clips, batch_size=8)]
     wer, _ = error_rates([row.text for row in objective.validation_rows], hypotheses, None)
     assert wer == pytest.approx(result.best_metric, abs=WER_TOLERANCE)
+
+
+def test_an_empty_validation_manifest_trains_without_evaluation(random_manifest, tiny_random_dir, tmp_path):
+    """`validation_manifest=` on the command line means no validation set (it was the path '.')."""
+    config = load_train_config(None, [
+        f"train_manifest={random_manifest}", f"model={tiny_random_dir}", f"output_dir={tmp_path / 'run'}",
+        "validation_manifest=", "max_steps=1", "batch_size=2", "encoder_context=full", "device=cpu",
+        "progress=false"])
+    assert config.validation_manifest is None
+    result = train(config)
+    assert result.steps == 1 and result.final_loss is not None
+    assert result.baseline == {} and result.final == {} and result.best_metric is None
+    assert result.model_dir == tmp_path / "run" / "last"
