@@ -31,6 +31,7 @@ TOKENIZER_FILES: tuple[str, ...] = (
     "vocab.json", "merges.txt", "added_tokens.json", "normalizer.json", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
 )
+GENERATION_CONFIG = "generation_config.json"
 #: init_lora_weights values whose adapter is relative to a changed (residual) base.
 RESIDUAL_BASE_INITS: tuple[str, ...] = ("pissa", "olora", "corda")
 
@@ -82,6 +83,10 @@ def merge_adapter(
     base_resolved = resolved.base if resolved.adapter is not None and resolved.base is not None else resolved
     log.info("merging %s into %s", adapter, base_resolved.describe())
     model = merge_adapter_into(load_model(base_resolved), adapter)
+    if (adapter / GENERATION_CONFIG).is_file():  # written by training: the trained language and task
+        from transformers import GenerationConfig
+
+        model.generation_config = GenerationConfig.from_pretrained(adapter)
     marker = dict(getattr(model.config, "whisper_tune", None) or {})
     marker["merged_adapter"] = str(adapter.resolve())
     model.config.whisper_tune = marker

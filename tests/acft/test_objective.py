@@ -46,8 +46,9 @@ def test_probe_tokens_are_prompt_text_eot(tiny):
 def test_multilingual_model_needs_a_language(tiny):
     _, processor, special = tiny
     multilingual = dataclasses.replace(special, multilingual=True)
+    probe = ProbeTokenizer(processor.tokenizer, multilingual, None, "transcribe", 448)
     with pytest.raises(ConfigError, match="language"):
-        ProbeTokenizer(processor.tokenizer, multilingual, None, "transcribe", 448)
+        probe("hello")
 
 
 def test_loss_is_zero_at_full_context_and_positive_when_short(tiny):
@@ -109,3 +110,12 @@ def test_gradients_reach_the_encoder_through_the_short_forward(tiny):
     encoder = student.get_encoder()
     assert encoder.conv1.weight.grad is not None and float(encoder.conv1.weight.grad.abs().sum()) > 0
     assert float(encoder.layers[-1].fc2.weight.grad.abs().sum()) > 0
+
+
+def test_probe_takes_each_clips_language(tiny):
+    _, processor, special = tiny
+    multilingual = dataclasses.replace(special, multilingual=True, lang_to_id={"<|en|>": 50259, "<|de|>": 50261},
+                                       task_to_id={"transcribe": 50360, "translate": 50359})
+    probe = ProbeTokenizer(processor.tokenizer, multilingual, "en", "transcribe", 448)
+    assert probe("hallo", "de-DE")[:3] == [special.sot, 50261, 50360]
+    assert probe("hello")[:3] == [special.sot, 50259, 50360]

@@ -7,10 +7,13 @@ import pytest
 from whisper_tune.errors import ConfigError, DataError
 from whisper_tune.training.labels import (
     build_example,
+    clip_prompts,
     encode_transcripts,
+    language_code,
     prompt_tokens,
     text_tokens,
     timestamp_token,
+    training_language,
 )
 from whisper_tune.transcribe.hf import SpecialTokens
 
@@ -67,6 +70,32 @@ def test_multilingual_prompt_has_language_and_task():
         prompt_tokens(special, "xx", "transcribe", False)
 
 
+def test_each_clip_trains_in_its_own_language_else_the_default(english):
+    special = _multilingual()
+    prompts = clip_prompts(special, ["de-DE", None, "English", "<|de|>"], ["a", "b", "c", "d"], "en", "transcribe",
+                           False)
+    assert prompts == [[50258, 50261, 50360, 50364], [50258, 50259, 50360, 50364], [50258, 50259, 50360, 50364],
+                       [50258, 50261, 50360, 50364]]
+    with pytest.raises(DataError, match=r"clip 'b': the manifest's language 'xx' cannot be used"):
+        clip_prompts(special, ["de", "xx"], ["a", "b"], None, "transcribe", False)
+    with pytest.raises(ConfigError, match="language is not set"):
+        clip_prompts(special, ["de", ""], ["a", "b"], None, "transcribe", False)
+    # An English-only model takes English clips and refuses others by name.
+    assert clip_prompts(english[1], ["en-US", None], ["a", "b"], None, "transcribe", False) == [[SOT, NO_TS]] * 2
+    with pytest.raises(DataError, match=r"clip 'b'.*English-only"):
+        clip_prompts(english[1], ["en", "fr"], ["a", "b"], None, "transcribe", False)
+
+
+def test_language_codes_and_the_training_language(english):
+    assert [language_code(v) for v in ("de", "DE-de", "pt_BR", "<|yue|>", "German", "haw")] == \
+        ["de", "de", "pt", "yue", "de", "haw"]
+    special = _multilingual()
+    assert training_language(special, ["de", "de-AT", None], "de") == "de"
+    assert training_language(special, ["de", "en"], None) is None
+    assert training_language(special, [None, None], None) is None
+    assert training_language(english[1], ["en"], None) is None
+
+
 def test_english_only_model_refuses_another_language(english):
     with pytest.raises(ConfigError, match="English-only"):
         prompt_tokens(english[1], "de", "transcribe", False)
@@ -88,7 +117,7 @@ def test_empty_and_too_long_transcripts_are_refused_naming_the_clip(english):
     tokenizer, special = english
     prompt = prompt_tokens(special, None, "transcribe", False)
     with pytest.raises(DataError, match=r"clip 'b'.*empty"):
-        encode_transcripts(tokenizer, special, ["fine", " "], ["a", "b"], [1.0, 1.0], prompt, False, 50)
+        encode_transcripts(tokenizer, special, ["fine", " "], ["a", "b"], [1.0, 1.0], [prompt] * 2, False, 50)
     with pytest.raises(DataError, match=r"clip 'a'.*needs \d+ tokens, more than max_label_tokens=8"):
         encode_transcripts(tokenizer, special, ["one two three four five six seven eight"], ["a"], [1.0],
-                           prompt, False, 8)
+                           [prompt], False, 8)

@@ -35,6 +35,7 @@ from torch import nn
 
 from whisper_tune.errors import ConfigError, TrainingError
 from whisper_tune.models.short_encoder import encode_short
+from whisper_tune.training.labels import language_code
 from whisper_tune.transcribe.hf import SpecialTokens
 from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 
@@ -66,27 +67,44 @@ class AcftBatch:
 
 
 class ProbeTokenizer:
-    """Transcript -> the token ids both decoders are teacher-forced on."""
+    """Transcript -> the token ids both decoders are teacher-forced on.
+
+    A multilingual model's language token is the clip's own (the manifest's ``language``),
+    else ``language``; one of them must be set, as FUTO fixes the language: ACFT must not
+    depend on language detection.
+    """
 
     def __init__(self, tokenizer: Any, special: SpecialTokens, language: str | None, task: str,
                  max_length: int, lowercase: bool = False) -> None:
-        if special.multilingual and not language:
-            raise ConfigError(
-                "this model is multilingual: set language (e.g. language=en) so the language and task "
-                "tokens are fixed, as FUTO does; ACFT must not depend on language detection"
-            )
-        language_id = special.language_token(language) if special.multilingual and language else None
-        self.prompt = special.prompt(language_id, task)
+        self.special = special
+        self.language = language
+        self.task = task
         self.eot = special.eot
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
         self.lowercase = lowercase
+        self._prompts: dict[str | None, list[int]] = {}
 
-    def __call__(self, text: str) -> list[int]:
+    def prompt(self, clip_language: str | None = None) -> list[int]:
+        """The start of the probe for a clip in ``clip_language`` (default: the configured one)."""
+        language = clip_language or self.language
+        if language not in self._prompts:
+            if self.special.multilingual and not language:
+                raise ConfigError(
+                    "this model is multilingual: set language (e.g. language=en) or fill the manifest's "
+                    "language column, so the language and task tokens are fixed, as FUTO does; ACFT must not "
+                    "depend on language detection"
+                )
+            language_id = self.special.language_token(language_code(language)) if (
+                self.special.multilingual and language) else None
+            self._prompts[language] = self.special.prompt(language_id, self.task)
+        return self._prompts[language]
+
+    def __call__(self, text: str, language: str | None = None) -> list[int]:
         text = text.strip().lower() if self.lowercase else text.strip()
         # Whisper's text tokens start with a space, as the decoder produces them.
         body = self.tokenizer.encode(" " + text, add_special_tokens=False)
-        tokens = [*self.prompt, *body, self.eot]
+        tokens = [*self.prompt(language), *body, self.eot]
         if len(tokens) > self.max_length:
             log.debug("transcript %r truncated to %d tokens", text[:40], self.max_length)
             tokens = tokens[: self.max_length]

@@ -150,7 +150,10 @@ class AcftTask:
 
     def save(self, module: nn.Module, out_dir: Path) -> None:
         student = module.student if isinstance(module, _Student) else module
-        save_acft_model(student, self.config, Path(out_dir), self.resolved.path, self.steps_done)
+        from whisper_tune.training.labels import training_language
+
+        language = training_language(self.special, [row.language for row in self.train.rows], self.config.language)
+        save_acft_model(student, self.config, Path(out_dir), self.resolved.path, self.steps_done, language)
 
     def summary_info(self) -> dict[str, str]:
         cfg = self.config
@@ -184,7 +187,7 @@ class AcftTask:
             kept = kept[:limit]
         cache = FeatureCache() if self.config.feature_cache else None
         dataset = SpeechDataset(kept, self.processor, cache=cache)
-        return _Split(dataset, [self.probe(row.text) for row in kept])
+        return _Split(dataset, [self.probe(row.text, row.language) for row in kept])
 
 
 class _Split:
@@ -211,15 +214,19 @@ def _sorted_chunks(lengths: Sequence[int], size: int) -> list[list[int]]:
     return [order[i : i + size] for i in range(0, len(order), size)]
 
 
-def save_acft_model(student: nn.Module, config: AcftConfig, out_dir: Path, source_dir: Path, steps: int) -> Path:
-    """Write ``student`` (LoRA merged into a copy) as a complete HF folder with the ACFT marker."""
+def save_acft_model(student: nn.Module, config: AcftConfig, out_dir: Path, source_dir: Path, steps: int,
+                    language: str | None = None) -> Path:
+    """Write ``student`` (LoRA merged into a copy) as a complete HF folder with the ACFT marker;
+    its generation config decodes in ``language`` (the one the clips trained in) and the task."""
     from whisper_tune.merge import TOKENIZER_FILES
+    from whisper_tune.models.hf_folder import set_generation_prompt
 
     model: Any = student  # a Whisper model or PEFT wrapper: save_pretrained is reached by name
     if hasattr(student, "merge_and_unload"):  # PEFT: merge a copy, training goes on
         model = copy.deepcopy(model).merge_and_unload()
+    set_generation_prompt(model, language, config.task)
     model.save_pretrained(out_dir, safe_serialization=True)
-    for name in (*TOKENIZER_FILES, "generation_config.json"):
+    for name in TOKENIZER_FILES:
         if (Path(source_dir) / name).is_file():
             shutil.copyfile(Path(source_dir) / name, out_dir / name)
     config_file = out_dir / "config.json"

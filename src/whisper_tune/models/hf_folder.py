@@ -165,3 +165,22 @@ def write_model_folder(
               metadata={"format": "pt", "source": source_note or "whisper-tune"})
     WhisperFeatureExtractor(feature_size=int(config["num_mel_bins"])).save_pretrained(folder)
     write_tokenizer_files(folder, tokenizer_json, int(config["vocab_size"]))
+
+
+def set_generation_prompt(model: Any, language: str | None, task: str | None) -> None:
+    """Make ``model`` decode (and save) with ``language`` and ``task``, the modern way.
+
+    Sets ``generation_config.language`` (``<|de|>``) and ``task`` for a multilingual model, and
+    drops ``forced_decoder_ids`` from the generation and model configs: transformers ignores
+    (and warns about) that deprecated field, and refuses to save a model config that still
+    holds it. ``language=None`` leaves the language to detection; an English-only model gets
+    neither (transformers refuses a language or task for it).
+    """
+    gen = model.generation_config
+    if getattr(gen, "is_multilingual", False):
+        gen.language = f"<|{language}|>" if language else None
+        gen.task = task
+    gen.forced_decoder_ids = None
+    if getattr(model.config, "forced_decoder_ids", None) is not None:
+        model.config.forced_decoder_ids = None
+

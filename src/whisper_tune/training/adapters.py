@@ -129,6 +129,9 @@ def save_trained(adapted: Adapted, out_dir: Path, base_spec: str, base_dir: Path
         kwargs["path_initial_model_for_weight_conversion"] = str(adapted.initial_adapter)
     flags = {name: p.requires_grad for name, p in adapted.model.named_parameters()}
     adapted.model.save_pretrained(str(out_dir), **kwargs)
+    # PEFT saves no generation config; merge_adapter takes this one (language and task).
+    whisper: Any = adapted.whisper
+    whisper.generation_config.save_pretrained(str(out_dir))
     _restore_trainable(adapted.model, flags)
     _set_base_spec(out_dir / "adapter_config.json", base_spec)
     return out_dir

@@ -8,13 +8,15 @@ text, and the labels are the same sequence shifted left by one, ending with end-
 
 so the start token appears exactly once (the common bug is to tokenize with the special
 tokens and let the model prepend ``decoder_start_token_id`` again). English-only models have
-no language or task token. With timestamps on, ``<|notimestamps|>`` is left out and the text
-is one segment: ``<|0.00|> t1 ... tn <|end|>`` where ``<|end|>`` is the clip's duration on
-Whisper's 20 ms grid. Labels are padded with -100 (ignored by the loss).
+no language or task token. A multilingual model's language token is the clip's own (the
+manifest's ``language`` column), else the configured default. With timestamps on,
+``<|notimestamps|>`` is left out and the text is one segment: ``<|0.00|> t1 ... tn <|end|>``
+where ``<|end|>`` is the clip's duration on Whisper's 20 ms grid. Labels are padded with -100 (ignored by the loss).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from whisper_tune.errors import ConfigError, DataError
@@ -45,7 +47,7 @@ def prompt_tokens(special: SpecialTokens, language: str | None, task: str, times
         if task not in special.task_to_id:
             raise ConfigError(f"task={task!r} is not known to this model; expected one of {sorted(special.task_to_id)}")
         tokens.append(special.task_to_id[task])
-    elif language and language.lower() not in ("en", "english"):
+    elif language and language_code(language) != "en":
         raise ConfigError(f"language={language!r} but the model is English-only (.en); leave language empty or "
                           "use a multilingual model")
     if not timestamps:
@@ -54,10 +56,53 @@ def prompt_tokens(special: SpecialTokens, language: str | None, task: str, times
 
 
 def _language_token(special: SpecialTokens, language: str) -> int:
-    key = language if language.startswith("<|") else f"<|{language.lower()}|>"
+    key = f"<|{language_code(language)}|>"
     if key not in special.lang_to_id:
         raise ConfigError(f"language={language!r} is not known to this model (e.g. en, de, fr)")
     return special.lang_to_id[key]
+
+
+def language_code(language: str) -> str:
+    """Whisper's code of a manifest's language: ``de``, ``de-DE``, ``de_AT``, ``<|de|>``, ``German``
+    all give ``de`` (names as Whisper spells them; an unknown value is returned lowercased)."""
+    from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE
+
+    value = language.strip().lower().removeprefix("<|").removesuffix("|>")
+    if value in TO_LANGUAGE_CODE:
+        return str(TO_LANGUAGE_CODE[value])
+    return value.replace("_", "-").split("-")[0]
+
+
+def clip_prompts(special: SpecialTokens, languages: Sequence[str | None], ids: Sequence[str], default: str | None,
+                 task: str, timestamps: bool) -> list[list[int]]:
+    """Each clip's prompt (:func:`prompt_tokens`) with the clip's own language, else ``default``.
+
+    A clip whose language the model cannot take is refused by name (DataError); a missing
+    language with no default is the configuration's fault (ConfigError, as before).
+    """
+    prompts: dict[str | None, list[int]] = {}
+    result = []
+    for clip_id, language in zip(ids, languages, strict=True):
+        chosen = language or default
+        if chosen not in prompts:
+            try:
+                prompts[chosen] = prompt_tokens(special, chosen, task, timestamps)
+            except ConfigError as exc:
+                if not language:
+                    raise
+                raise DataError(
+                    f"clip {clip_id!r}: the manifest's language {language!r} cannot be used: {exc}") from exc
+        result.append(prompts[chosen])
+    return result
+
+
+def training_language(special: SpecialTokens, languages: Sequence[str | None], default: str | None) -> str | None:
+    """The one language every clip trains in (Whisper's code), or None when they differ or the
+    model is English-only: what the trained model's generation config should force."""
+    if not special.multilingual:
+        return None
+    codes = {language_code(language or default or "") for language in languages}
+    return codes.pop() if len(codes) == 1 and "" not in codes else None
 
 
 def text_tokens(tokenizer, text: str) -> list[int]:
@@ -92,13 +137,14 @@ def encode_transcripts(
     texts: list[str],
     ids: list[str],
     durations: list[float],
-    prompt: list[int],
+    prompts: Sequence[list[int]],
     timestamps: bool,
     max_tokens: int,
 ) -> list[Example]:
-    """Examples for every transcript; refuses empty or too long ones, naming the clip."""
+    """Examples for every transcript (``prompts``: each clip's, see :func:`clip_prompts`);
+    refuses empty or too long ones, naming the clip."""
     examples = []
-    for clip_id, text, duration in zip(ids, texts, durations, strict=True):
+    for clip_id, text, duration, prompt in zip(ids, texts, durations, prompts, strict=True):
         tokens = text_tokens(tokenizer, text)
         if not text.strip():
             raise DataError(f"clip {clip_id!r}: the transcript is empty; remove the clip or add its text")

@@ -138,8 +138,10 @@ class FineTuneObjective:
         from whisper_tune.data.dataset import SpeechDataset
         from whisper_tune.data.features import FeatureCache
         from whisper_tune.models import load_model, load_processor, resolve_model
+        from whisper_tune.models.hf_folder import set_generation_prompt
         from whisper_tune.training.adapters import apply_method
         from whisper_tune.training.batching import BatchSettings, TrainingData
+        from whisper_tune.training.labels import training_language
         from whisper_tune.transcribe.hf import SpecialTokens
 
         cfg = self.config
@@ -152,6 +154,9 @@ class FineTuneObjective:
         self.processor = load_processor(self.resolved)
         self.special = SpecialTokens.from_model(model)
         examples = self._examples()
+        # The saved model (and a merge of its adapter) decodes as it was trained.
+        language = training_language(self.special, [r.language for r in self.train_rows], cfg.language)
+        set_generation_prompt(model, language, cfg.task)
         dataset = SpeechDataset(self.train_rows, self.processor, FeatureCache() if cfg.feature_cache else None)
         settings = BatchSettings(cfg.batch_size, cfg.encoder_context, cfg.clip_ctx_offset,
                                  cfg.full_context_fraction, cfg.seed)
@@ -208,13 +213,14 @@ class FineTuneObjective:
     # --- helpers ---------------------------------------------------------------------------
 
     def _examples(self) -> list[Any]:
-        from whisper_tune.training.labels import encode_transcripts, prompt_tokens
+        from whisper_tune.training.labels import clip_prompts, encode_transcripts
 
         cfg = self.config
-        prompt = prompt_tokens(self.special, cfg.language, cfg.task, cfg.timestamps)
         rows = self.train_rows
+        ids = [r.id for r in rows]
+        prompts = clip_prompts(self.special, [r.language for r in rows], ids, cfg.language, cfg.task, cfg.timestamps)
         return encode_transcripts(self.processor.tokenizer, self.special, [r.text for r in rows],
-                                  [r.id for r in rows], [r.duration for r in rows], prompt,
+                                  ids, [r.duration for r in rows], prompts,
                                   cfg.timestamps, cfg.max_label_tokens)
 
     def _load_validation_audio(self) -> None:
@@ -223,15 +229,18 @@ class FineTuneObjective:
         self.validation_audio = [load_audio(row.audio) for row in self.validation_rows]
 
     def _score(self, contexts: Sequence[int | None], suffix: str) -> dict[str, float]:
+        from whisper_tune.training.labels import training_language
         from whisper_tune.transcribe.hf import transcribe_clip_contexts
         from whisper_tune.transcribe.types import DecodeOptions
 
-        options = DecodeOptions(language=self.config.language, task=self.config.task)
+        # The clips' own language when they share one (a multilingual model must not guess it).
+        language = training_language(self.special, [r.language for r in self.validation_rows], self.config.language)
+        options = DecodeOptions(language=language or self.config.language, task=self.config.task)
         transcripts = transcribe_clip_contexts(self.adapted.whisper, self.processor, self.validation_audio,
                                                contexts, options, batch_size=self.config.eval_batch_size)
         references = [row.text for row in self.validation_rows]
         hypotheses = [t.text for t in transcripts]
-        wer, cer = error_rates(references, hypotheses, self.config.language)
+        wer, cer = error_rates(references, hypotheses, language or self.config.language)
         return {f"wer{suffix}": round(wer, 6), f"cer{suffix}": round(cer, 6)}
 
 
