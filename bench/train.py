@@ -5,17 +5,21 @@ Same model (the embedded tiny.en), same data, same settings, one run:
 * data: the bundled demo dataset; training on the first ``--clips`` clips of ``train/``
   (2 to 5 s each), held-out WER on all of ``heldout/`` (new sentences, new voices);
 * settings: batch 4, ``--steps`` optimizer steps, constant learning rate (1e-3 for LoRA r=8
-  alpha=16 on q_proj/v_proj, 2e-5 for full fine-tuning), AdamW, float32, seed 0;
+  alpha=16 on q_proj/v_proj, 2e-5 for full fine-tuning), AdamW, seed 0;
 * reference: ``Seq2SeqTrainer`` + PEFT (the common fine-tuning script): features padded to
-  30 s, labels from the tokenizer with the start token stripped, default collator logic;
-* ours: ``whisper_tune.training.train`` with the variant's encoder-context settings.
+  30 s, labels from the tokenizer with the start token stripped, default collator logic,
+  float32 (the ``-bf16`` variants: the Trainer's ``bf16=True``);
+* ours: ``whisper_tune.training.train`` with the variant's encoder-context settings and
+  ``--mixed-precision`` (default auto: bf16 on CUDA and on CPUs with native bf16).
 
 Each variant runs in its own process (peak RSS is the process's own). Throughput is training
 samples per second of training wall time (features are computed before timing for both).
 Held-out WER is measured the same way for every variant (our greedy decoder and WER), at the
 full 30-s context and at FUTO Voice Input's per-clip audio_ctx (ceil(samples/320) + 32).
 
-Run: ``.venv/bin/python bench/train.py [--steps 24] [--clips 32] [--variants ...]``.
+Run: ``.venv/bin/python bench/train.py [--steps 24] [--clips 32] [--variants ...]
+[--device cpu|cuda] [--mixed-precision auto|no|bf16] [--model tiny.en|base-shaped] [--no-wer]``.
+``base-shaped`` is a random model of base.en's shape (bench/shapes.py): speed only.
 """
 
 from __future__ import annotations
@@ -31,10 +35,18 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shapes import MODELS, model_spec  # noqa: E402
+
 VARIANTS = {
     # name: (kind, method, extra overrides for ours)
     "hf-lora": ("hf", "lora", []),
     "hf-full": ("hf", "full", []),
+    "hf-lora-bf16": ("hf", "lora", ["bf16"]),
+    "hf-full-bf16": ("hf", "full", ["bf16"]),
+    "ours-lora-fp32": ("ours", "lora", ["encoder_context=clip", "full_context_fraction=0", "mixed_precision=no"]),
+    "ours-full-fp32": ("ours", "full", ["encoder_context=clip", "full_context_fraction=0", "mixed_precision=no"]),
+    "ours-full-mix10": ("ours", "full", ["encoder_context=clip", "full_context_fraction=0.1"]),
     "ours-lora-full-ctx": ("ours", "lora", ["encoder_context=full"]),
     "ours-lora": ("ours", "lora", ["encoder_context=clip", "full_context_fraction=0"]),
     "ours-lora-mix25": ("ours", "lora", ["encoder_context=clip", "full_context_fraction=0.25"]),
@@ -78,7 +90,7 @@ def heldout_wer(whisper, processor, pairs: list[tuple[str, str]]) -> dict[str, f
     clips = [load_audio(audio) for audio, _ in pairs]
     refs = [text for _, text in pairs]
     scores = {}
-    whisper.eval()
+    whisper.float().eval()  # every variant is scored in float32, whatever it trained in
     for name, contexts in (
         ("full", [None] * len(clips)),
         ("futo", [futo_audio_ctx(len(c), floor=None) for c in clips]),
@@ -91,15 +103,16 @@ def heldout_wer(whisper, processor, pairs: list[tuple[str, str]]) -> dict[str, f
 # --- one variant per process -----------------------------------------------------------------
 
 
-def run_ours(method: str, extra: list[str], train_csv: Path, steps: int, out: Path) -> dict:
+def run_ours(method: str, extra: list[str], train_csv: Path, steps: int, out: Path, opts: argparse.Namespace) -> dict:
     from whisper_tune.training.config import load_train_config
     from whisper_tune.training.recipe import train
 
-    config = load_train_config(None, [
-        f"train_manifest={train_csv}", f"output_dir={out}", f"method={method}", f"max_steps={steps}",
-        f"batch_size={BATCH}", f"learning_rate={LEARNING_RATE[method]}", "lr_schedule=constant",
-        "lora.rank=8", "lora.alpha=16", "lora.target_modules=q_proj,v_proj", "device=cpu", "progress=false",
-        "save_every=0", *extra])
+    overrides = [f"train_manifest={train_csv}", f"output_dir={out}", f"model={opts.model_spec}", f"method={method}",
+                 f"max_steps={steps}", f"batch_size={BATCH}", f"learning_rate={LEARNING_RATE[method]}",
+                 "lr_schedule=constant", "lora.rank=8", "lora.alpha=16", "lora.target_modules=q_proj,v_proj",
+                 f"device={opts.device}", "progress=false", "save_every=0", f"mixed_precision={opts.mixed_precision}",
+                 *extra]  # a variant's own mixed_precision comes last and wins
+    config = load_train_config(None, overrides)
     # Warm the feature cache outside the timed loop (the reference precomputes its features too).
     from whisper_tune.data.dataset import SpeechDataset
     from whisper_tune.data.features import FeatureCache
@@ -111,11 +124,14 @@ def run_ours(method: str, extra: list[str], train_csv: Path, steps: int, out: Pa
     for index in range(len(dataset)):
         dataset[index]
     result = train(config)
-    model = load_model(str(result.model_dir if method == "full" else out / "last"))
-    return {"samples_per_second": result.samples_per_second, "processor": processor, "model": model}
+    model = load_model(str(result.model_dir if method == "full" else out / "last"), device=opts.device)
+    from whisper_tune.devices import pick_device, supported_precision
+
+    return {"samples_per_second": result.samples_per_second, "processor": processor, "model": model,
+            "precision": supported_precision(pick_device(opts.device), config.mixed_precision)}
 
 
-def run_hf(method: str, train_csv: Path, steps: int, out: Path) -> dict:
+def run_hf(method: str, extra: list[str], train_csv: Path, steps: int, out: Path, opts: argparse.Namespace) -> dict:
     """The common recipe: Seq2SeqTrainer + PEFT on 30-s padded features."""
     import torch
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
@@ -124,8 +140,8 @@ def run_hf(method: str, train_csv: Path, steps: int, out: Path) -> dict:
     from whisper_tune.data.manifest import read_manifest
     from whisper_tune.models import load_model, load_processor
 
-    processor = load_processor("embedded:tiny.en")
-    model = load_model("embedded:tiny.en")
+    processor = load_processor(opts.model_spec)
+    model = load_model(opts.model_spec)
     model.train()
     rows = read_manifest(train_csv)
     features = processor.feature_extractor([load_audio(r.audio) for r in rows], sampling_rate=16000,
@@ -145,38 +161,48 @@ def run_hf(method: str, train_csv: Path, steps: int, out: Path) -> dict:
 
         model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
                                                  lora_dropout=0.0))
+    bf16 = "bf16" in extra
     args = Seq2SeqTrainingArguments(
         output_dir=str(out), per_device_train_batch_size=BATCH, learning_rate=LEARNING_RATE[method],
         lr_scheduler_type="constant", max_steps=steps, save_strategy="no", report_to=[], logging_steps=10_000,
-        remove_unused_columns=False, label_names=["labels"], seed=0, use_cpu=True, dataloader_num_workers=0,
-        disable_tqdm=True)
+        remove_unused_columns=False, label_names=["labels"], seed=0, use_cpu=opts.device == "cpu",
+        dataloader_num_workers=0, disable_tqdm=True, bf16=bf16)
     trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=dataset, data_collator=collate)
     metrics = trainer.train().metrics
     whisper = model.get_base_model() if method == "lora" else model
-    return {"samples_per_second": metrics["train_samples_per_second"], "processor": processor, "model": whisper}
+    return {"samples_per_second": metrics["train_samples_per_second"], "processor": processor, "model": whisper,
+            "precision": "bf16" if bf16 else "no"}
 
 
-def child(name: str, workdir: Path, steps: int, clips: int, heldout_clips: int | None) -> None:
+def child(name: str, workdir: Path, opts: argparse.Namespace) -> None:
+    from shapes import attention_of
+
     kind, method, extra = VARIANTS[name]
-    train_csv = write_manifest(workdir / "train.csv", demo_rows("train", clips))
-    heldout = demo_rows("heldout", heldout_clips)
+    train_csv = write_manifest(workdir / "train.csv", demo_rows("train", opts.clips))
+    heldout = demo_rows("heldout", opts.heldout)
     started = time.perf_counter()
-    if kind == "hf":
-        got = run_hf(method, train_csv, steps, workdir / name)
-    else:
-        got = run_ours(method, extra, train_csv, steps, workdir / name)
+    runner = run_hf if kind == "hf" else run_ours
+    got = runner(method, extra, train_csv, opts.steps, workdir / name, opts)
     wall = time.perf_counter() - started
-    scores = heldout_wer(got["model"], got["processor"], heldout)
+    scores = {"wer_full": float("nan"), "wer_futo": float("nan")}
+    if not opts.no_wer:
+        scores = heldout_wer(got["model"], got["processor"], heldout)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024  # KiB -> GiB
+    gpu_peak = 0.0
+    if opts.device == "cuda":
+        import torch
+
+        gpu_peak = torch.cuda.max_memory_allocated() / 2**30
     print(json.dumps({"variant": name, "samples_per_second": got["samples_per_second"], "peak_gib": peak,
-                      "wall_s": wall, **scores}))
+                      "gpu_peak_gib": gpu_peak, "wall_s": wall, "precision": got["precision"],
+                      "attention": attention_of(got["model"]), "load": os.getloadavg()[0], **scores}))
 
 
-def baseline_scores(heldout_clips: int | None) -> dict:
+def baseline_scores(opts: argparse.Namespace) -> dict:
     from whisper_tune.models import load_model, load_processor
 
-    return heldout_wer(load_model("embedded:tiny.en"), load_processor("embedded:tiny.en"),
-                       demo_rows("heldout", heldout_clips))
+    return heldout_wer(load_model(opts.model_spec, device=opts.device), load_processor(opts.model_spec),
+                       demo_rows("heldout", opts.heldout))
 
 
 def main() -> int:
@@ -185,41 +211,71 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--heldout", type=int, default=None, help="first N held-out clips only (smoke runs)")
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=sorted(VARIANTS))
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--mixed-precision", default="auto", choices=("auto", "no", "bf16"),
+                        help="ours (the reference is float32 except its -bf16 variants)")
+    parser.add_argument("--model", default="tiny.en", choices=MODELS)
+    parser.add_argument("--no-wer", action="store_true", help="skip held-out WER (random-weight models)")
+    parser.add_argument("--repeats", type=int, default=1, help="run the variant list this many times, alternating")
+    parser.add_argument("--json", default=None, help="also write the rows here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, Path(args.workdir), args.steps, args.clips, args.heldout)
+        args.model_spec = model_spec(args.model, Path(args.workdir))
+        child(args.child, Path(args.workdir), args)
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="bench-train-"))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
-          f"load average before: {os.getloadavg()[0]:.1f}")
-    print(f"data: {args.clips} demo training clips, batch {BATCH}, {args.steps} steps; held-out: demo heldout/")
-    stock = baseline_scores(args.heldout)
-    print(f"stock tiny.en held-out WER: full {stock['wer_full']:.3f}, FUTO ctx {stock['wer_futo']:.3f}")
+    args.model_spec = model_spec(args.model, workdir)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, device {args.device}"
+          f"{' (' + gpu_name() + ')' if args.device == 'cuda' else ''}; load average before: {os.getloadavg()[0]:.1f}")
+    print(f"model: {args.model}; data: {args.clips} demo training clips, batch {BATCH}, {args.steps} steps; "
+          f"held-out: demo heldout/")
+    if not args.no_wer:
+        stock = baseline_scores(args)
+        print(f"stock model held-out WER: full {stock['wer_full']:.3f}, FUTO ctx {stock['wer_futo']:.3f}")
     rows = []
-    for name in args.variants:
-        done = subprocess.run([sys.executable, __file__, "--child", name, "--workdir", str(workdir),
-                               "--steps", str(args.steps), "--clips", str(args.clips),
-                               *(["--heldout", str(args.heldout)] if args.heldout else [])],
-                              capture_output=True, text=True)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if done.returncode != 0 or not lines:
-            print(f"{name}: failed\n{done.stderr[-2000:]}")
-            continue
-        rows.append(json.loads(lines[-1]))
-        print(json.dumps(rows[-1]), flush=True)
-    reference = {r["variant"].split("-")[1]: r["samples_per_second"] for r in rows if r["variant"].startswith("hf-")}
+    passthrough = ["--steps", str(args.steps), "--clips", str(args.clips), "--device", args.device,
+                   "--mixed-precision", args.mixed_precision, "--model", args.model,
+                   *(["--heldout", str(args.heldout)] if args.heldout else []), *(["--no-wer"] if args.no_wer else [])]
+    for _ in range(args.repeats):
+        for name in args.variants:
+            done = subprocess.run([sys.executable, __file__, "--child", name, "--workdir", str(workdir), *passthrough],
+                                  capture_output=True, text=True)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            if done.returncode != 0 or not lines:
+                print(f"{name}: failed\n{done.stderr[-2000:]}")
+                continue
+            rows.append(json.loads(lines[-1]))
+            print(json.dumps(rows[-1]), flush=True)
     print()
-    print("| variant | samples/s | x HF recipe | peak RSS GiB | held-out WER full | held-out WER FUTO ctx |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        method = VARIANTS[r["variant"]][1]
-        ratio = r["samples_per_second"] / reference[method] if method in reference else float("nan")
-        print(f"| {r['variant']} | {r['samples_per_second']:.2f} | {ratio:.1f} | {r['peak_gib']:.2f} | "
-              f"{r['wer_full']:.3f} | {r['wer_futo']:.3f} |")
+    print(table(rows))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": args.device, "model": args.model, "rows": rows}, indent=1))
     return 0
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown rows; the ratio is against the float32 reference of the same method and repeat."""
+    lines = ["| variant | precision | attention | samples/s | x HF recipe | peak RSS GiB | GPU peak GiB | "
+             "held-out WER full | held-out WER FUTO ctx | load |", "|---|---|---|---|---|---|---|---|---|---|"]
+    reference: dict[str, float] = {}
+    for r in rows:
+        kind, method, extra = VARIANTS[r["variant"]]
+        if kind == "hf" and "bf16" not in extra:
+            reference[method] = r["samples_per_second"]
+        ratio = r["samples_per_second"] / reference[method] if method in reference else float("nan")
+        lines.append(f"| {r['variant']} | {r['precision']} | {r['attention']} | {r['samples_per_second']:.2f} | "
+                     f"{ratio:.1f} | {r['peak_gib']:.2f} | {r['gpu_peak_gib']:.2f} | {r['wer_full']:.3f} | "
+                     f"{r['wer_futo']:.3f} | {r['load']:.1f} |")
+    return "\n".join(lines)
+
+
+def gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
 
 
 if __name__ == "__main__":

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import torch
+
+from whisper_tune.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -16,8 +23,35 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products in hardware (AVX512-BF16 or AMX).
+
+    Without it oneDNN emulates bf16 and autocast is slower than float32, not faster.
+    """
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except RuntimeError:  # a torch built without oneDNN
+        return False
+
+
 def supported_precision(device: torch.device, requested: str) -> str:
-    """Resolve "auto" to bf16 (CUDA with bf16 support), fp16 (other CUDA/MPS) or "no"."""
+    """The mixed precision to train with on ``device`` ("no", "fp16" or "bf16").
+
+    ``auto``: bf16 on CUDA with bf16 support, else fp16 on CUDA; no on the CPU. An explicit
+    ``bf16`` on a CPU without native bf16 is honoured with a warning (it runs emulated and
+    slower); fp16 on the CPU is refused.
+    """
+    if device.type == "cpu":
+        if requested == "fp16":
+            raise ConfigError("mixed_precision=fp16 is not supported on the CPU; use bf16, auto or no")
+        if requested == "auto":
+            return "no"
+        if requested == "bf16" and not cpu_has_native_bf16():
+            log.warning("mixed_precision=bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is "
+                        "emulated and usually slower than float32; mixed_precision=no is the fast choice here")
+        return requested
     if requested != "auto":
         return requested
     if device.type == "cuda":

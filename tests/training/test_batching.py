@@ -48,4 +48,8 @@ def test_collate_cuts_features_and_pads_tokens(random_manifest, tiny_random_dir)
     assert batch["labels"].shape == batch["decoder_input_ids"].shape == (3, 6)
     assert batch["labels"][0].tolist() == [50258, 50259, 50256, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX]
     assert batch["decoder_input_ids"][0].tolist() == [50257, 50258, 50259, 50256, 50256, 50256]
-    assert int((batch["labels"] != IGNORE_INDEX).sum()) == 3 + 5 + 6
+    assert int((batch["labels"] != IGNORE_INDEX).sum()) == batch["label_tokens"] == 3 + 5 + 6
+    # The real labels only, row-major, for a loss that computes no logits for padding.
+    real = batch["labels"].reshape(-1) != IGNORE_INDEX
+    assert batch["label_positions"].tolist() == real.nonzero().squeeze(1).tolist()
+    assert batch["label_targets"].tolist() == batch["labels"].reshape(-1)[real].tolist()

@@ -69,7 +69,7 @@ class LeastSquares:
 
 def _config(tmp_path, **kw) -> LoopConfig:
     base = dict(output_dir=tmp_path / "run", learning_rate=0.05, epochs=3, batch_size=3, device="cpu",
-                progress=False, lr_schedule="constant")
+                progress=False, lr_schedule="constant", log_every=1, mixed_precision="no")
     base.update(kw)
     return LoopConfig(**base)
 
@@ -133,3 +133,25 @@ def test_early_stopping_and_best_kept(tmp_path):
     result = run_loop(objective, _config(tmp_path, eval_every=2, early_stopping_patience=2))
     assert result.stopped_early and result.steps == 6
     assert result.best_metric == 0.5 and result.model_dir.name == "best"
+
+
+def test_a_sparse_log_reports_the_token_weighted_mean_since_the_previous_line(tmp_path):
+    every = run_loop(LeastSquares(), _config(tmp_path / "every"))
+    sparse = run_loop(LeastSquares(), _config(tmp_path / "sparse", log_every=5))
+    per_step = {r["step"]: r["loss"] for r in every.history if "loss" in r}
+    logged = {r["step"]: r["loss"] for r in sparse.history if "loss" in r}
+    assert sorted(logged) == [5, 10, 15, 20, 24]  # every 5th step and the last
+    assert logged[5] == pytest.approx(sum(per_step[s] for s in range(1, 6)) / 5, rel=1e-5)  # 3 units per batch
+    assert logged[24] == pytest.approx(sum(per_step[s] for s in range(21, 25)) / 4, rel=1e-5)
+    assert sparse.final_loss == pytest.approx(logged[24])
+
+
+@pytest.mark.parametrize("implementation", ["fused", "foreach", "for-loop"])
+def test_every_adamw_implementation_trains_the_same_weights(tmp_path, implementation):
+    reference = run_loop(LeastSquares(), _config(tmp_path / "auto", weight_decay=0.01))
+    other = run_loop(LeastSquares(), _config(tmp_path / implementation, weight_decay=0.01, optimizer=implementation))
+    assert other.final_loss == pytest.approx(reference.final_loss, rel=1e-4)
+    wa = torch.load(tmp_path / "auto/run/last/weights.pt")
+    wb = torch.load(tmp_path / implementation / "run/last/weights.pt")
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=1e-5, atol=1e-6)

@@ -56,14 +56,21 @@ class AcftBatch:
     mask: torch.Tensor
     ids: list[str]
     n_ctx: int
+    lengths: list[int]  # real tokens per clip (= mask row sums), kept on the host: no device sync
 
     @property
     def size(self) -> int:
         """Clips in the batch (the training loop counts samples with it)."""
         return len(self.ids)
 
+    @property
+    def units(self) -> int:
+        """Real token positions in the batch (the loss's units)."""
+        return sum(self.lengths)
+
     def to(self, device: torch.device) -> AcftBatch:
-        return AcftBatch(self.features.to(device), self.tokens.to(device), self.mask.to(device), self.ids, self.n_ctx)
+        return AcftBatch(self.features.to(device), self.tokens.to(device), self.mask.to(device), self.ids, self.n_ctx,
+                         self.lengths)
 
 
 class ProbeTokenizer:
@@ -122,7 +129,8 @@ def collate(items: Sequence[dict[str, Any]], n_ctx: int, pad_id: int) -> AcftBat
         tokens[row, : len(item["tokens"])] = torch.tensor(item["tokens"], dtype=torch.long)
         mask[row, : len(item["tokens"])] = True
     features = torch.from_numpy(np.stack([item["input_features"] for item in items]).astype(np.float32, copy=False))
-    return AcftBatch(features, tokens, mask, [str(item["id"]) for item in items], int(n_ctx))
+    return AcftBatch(features, tokens, mask, [str(item["id"]) for item in items], int(n_ctx),
+                     [len(item["tokens"]) for item in items])
 
 
 def decoder_states(model: nn.Module, tokens: torch.Tensor, encoder_states: torch.Tensor) -> torch.Tensor:
@@ -171,7 +179,7 @@ class AcftObjective:
             states = decoder_states(self.reference, batch.tokens[missing].to(ref_param.device), encoded)
             self.reference_forwards += len(missing)
             for row, index in enumerate(missing):
-                length = int(batch.mask[index].sum())
+                length = batch.lengths[index]
                 fresh[index] = states[row, :, :length].float()
                 if self.cache_reference:
                     self.cache[batch.ids[index]] = fresh[index].to("cpu").clone()
@@ -193,7 +201,7 @@ class AcftObjective:
         reference = self.reference_states(batch)
         student = self.student_states(model, batch)
         loss = masked_mse(student, reference.to(student.device), batch.mask.to(student.device))
-        return loss, {"n_ctx": float(batch.n_ctx), "tokens": float(batch.mask.sum())}
+        return loss, {"n_ctx": float(batch.n_ctx), "tokens": float(batch.units)}
 
 
 def _pad_states(rows: list[torch.Tensor], length: int) -> torch.Tensor:

@@ -75,7 +75,7 @@ class _Student(nn.Module):
 
     def forward(self, batch: AcftBatch) -> torch.Tensor:
         loss, _ = self.objective.loss(self.student, batch)
-        return loss * float(batch.mask.sum())
+        return loss * batch.units
 
 
 class AcftTask:
@@ -129,7 +129,7 @@ class AcftTask:
         return split.batch(indices, n_ctx, self.special.eot).to(self.device)
 
     def loss_units(self, batch: AcftBatch) -> int:
-        return int(batch.mask.sum())
+        return batch.units
 
     @torch.no_grad()
     def evaluate(self, module: nn.Module) -> dict[str, float]:
@@ -144,8 +144,8 @@ class AcftTask:
             for name, n_ctx in (("mse_futo", futo), ("mse_full", FULL_AUDIO_CTX)):
                 batch = self.eval.batch(indices, n_ctx, self.special.eot, prefix="eval:").to(self.device)
                 loss, _ = self.objective.loss(student, batch)
-                sums[name] += float(loss) * int(batch.mask.sum())
-            units += int(batch.mask.sum())
+                sums[name] += float(loss) * batch.units
+            units += batch.units
         return {name: round(total / max(units, 1), 6) for name, total in sums.items()}
 
     def save(self, module: nn.Module, out_dir: Path) -> None:

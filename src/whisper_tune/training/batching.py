@@ -84,7 +84,8 @@ def collate_examples(items: Sequence[dict[str, Any]], examples: Sequence[Example
     """Stack features cut to the first ``2 * n_ctx`` frames and pad tokens to the longest.
 
     Decoder inputs are padded with end-of-text after the sequence (never attended by a
-    label: every padded position's label is -100).
+    label: every padded position's label is -100). ``label_positions``/``label_targets`` list
+    the real labels only, so the loss computes no logits for padding.
     """
     frames = 2 * n_ctx
     features = np.stack([item["input_features"][:, :frames] for item in items]).astype(np.float32, copy=False)
@@ -92,11 +93,20 @@ def collate_examples(items: Sequence[dict[str, Any]], examples: Sequence[Example
     pad = examples[0].labels[-1]  # end-of-text
     inputs = torch.full((len(examples), width), pad, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    positions: list[int] = []
     for row, example in enumerate(examples):
         inputs[row, : len(example.decoder_input_ids)] = torch.tensor(example.decoder_input_ids)
         labels[row, : len(example.labels)] = torch.tensor(example.labels)
+        positions.extend(row * width + col for col, label in enumerate(example.labels) if label != IGNORE_INDEX)
+    index = torch.tensor(positions, dtype=torch.long)
     return {
         "size": len(examples),
+        "label_tokens": len(positions),
+        # The flat positions of real labels and their targets, found on the host: the loss
+        # projects only these rows onto the vocabulary (padding costs no logits) without a
+        # device-side mask lookup.
+        "label_positions": index.to(device),
+        "label_targets": labels.reshape(-1)[index].to(device),
         "input_features": torch.from_numpy(np.ascontiguousarray(features)).to(device),
         "n_ctx": n_ctx,
         "decoder_input_ids": inputs.to(device),

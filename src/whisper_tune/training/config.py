@@ -53,7 +53,12 @@ class LoopConfig:
         "micro-batches per optimizer step; the loss is the sum over all their label tokens "
         "divided by the total token count (not a mean of means)", min=1))
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = field(default="auto", metadata=doc(
-        "auto = bf16 on CUDA with bf16, fp16 on other CUDA, no on CPU/MPS"))
+        "auto = bf16 on CUDA with bf16, fp16 on other CUDA, no on CPU/MPS; bf16 also works on the "
+        "CPU (fast with native bf16: AVX512-BF16 or AMX; emulated and slower without, with a "
+        "warning); fp16 is refused on the CPU"))
+    optimizer: Literal["auto", "fused", "foreach", "for-loop"] = field(default="auto", metadata=doc(
+        "AdamW implementation: auto = fused where torch has it (CUDA, CPU with torch >= 2.4), "
+        "foreach or the plain per-parameter for-loop otherwise; results agree to float rounding"))
     gradient_checkpointing: bool = field(default=False, metadata=doc(
         "recompute activations in the backward pass: less memory, ~30% slower"))
     device: str = field(default="auto", metadata=doc(
@@ -64,7 +69,10 @@ class LoopConfig:
     save_every: int = field(default=0, metadata=doc(
         "write a resumable checkpoint every N optimizer steps; 0 = only at the end", min=0))
     keep_checkpoints: int = field(default=2, metadata=doc("resumable checkpoints kept (oldest removed)", min=1))
-    log_every: int = field(default=1, metadata=doc("write a metrics.jsonl line every N optimizer steps", min=1))
+    log_every: int = field(default=10, metadata=doc(
+        "write a metrics.jsonl line (and update the progress bar's loss) every N optimizer steps; the "
+        "loss is the token-weighted mean since the previous line; reading it waits for the device, "
+        "so 1 slows GPU training", min=1))
     early_stopping_patience: int = field(default=0, metadata=doc(
         "stop after this many evaluations without a better score; 0 = never stop early", min=0))
     resume: str = field(default="no", metadata=doc(

@@ -1,0 +1,57 @@
+"""Models the benchmarks run on: the embedded tiny.en, or a random model of base.en's shape.
+
+No base.en weights are available offline, so ``base-shaped`` is a Whisper model with
+base.en's true dimensions (d_model 512, 6 + 6 layers, 8 heads, FFN 2048, 51864 tokens,
+80 mel bins; openai/whisper-base.en's config.json) and random weights, with tiny.en's
+tokenizer, feature extractor and generation config. It measures speed and memory at that
+size; its WER means nothing (use tiny.en for WER).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+MODELS = ("tiny.en", "base-shaped")
+BASE_EN_SHAPE = {"d_model": 512, "encoder_layers": 6, "decoder_layers": 6, "encoder_attention_heads": 8,
+                 "decoder_attention_heads": 8, "encoder_ffn_dim": 2048, "decoder_ffn_dim": 2048}
+COPIED_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "added_tokens.json", "normalizer.json",
+                "special_tokens_map.json", "tokenizer_config.json", "generation_config.json",
+                "preprocessor_config.json")
+
+
+def model_spec(name: str, workdir: Path) -> str:
+    """A model spec for ``name`` (building the base-shaped folder in ``workdir`` once)."""
+    if name == "tiny.en":
+        return "embedded:tiny.en"
+    if name != "base-shaped":
+        raise SystemExit(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+    folder = workdir / "base-shaped"
+    if not (folder / "model.safetensors").is_file():
+        build_base_shaped(folder)
+    return str(folder)
+
+
+def build_base_shaped(folder: Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from whisper_tune.models import resolve_model
+
+    tiny = resolve_model("embedded:tiny.en").path
+    config = WhisperConfig.from_pretrained(tiny)
+    for key, value in BASE_EN_SHAPE.items():
+        setattr(config, key, value)
+    torch.manual_seed(seed)
+    model = WhisperForConditionalGeneration(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    for name in COPIED_FILES:
+        if (tiny / name).is_file():
+            shutil.copyfile(tiny / name, folder / name)
+    return folder
+
+
+def attention_of(model) -> str:
+    """The attention implementation transformers picked (sdpa by default in transformers 5)."""
+    return str(getattr(model.config, "_attn_implementation", "unknown"))
