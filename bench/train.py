@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shapes import MODELS, model_spec  # noqa: E402
+from shapes import MODELS, model_spec
 
 VARIANTS = {
     # name: (kind, method, extra overrides for ours)

@@ -160,10 +160,9 @@ def make_optimizer(params: list[nn.Parameter], config: LoopConfig, device: torch
     choice = config.optimizer
     if choice == "auto":
         choice = "fused" if _fused_adamw_supported(device) else "foreach" if device.type == "cuda" else "for-loop"
-    kwargs: dict[str, bool] = {"fused": {"fused": True}, "foreach": {"foreach": True},
-                               "for-loop": {"foreach": False}}[choice]
     log.debug("AdamW implementation: %s on %s", choice, device)
-    return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, **kwargs)
+    return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
+                             fused=choice == "fused" or None, foreach=choice == "foreach")
 
 
 def _fused_adamw_supported(device: torch.device) -> bool:
