@@ -8,9 +8,11 @@ For the export benchmark at large-v3 size (1.55 B parameters, float32: about 6.2
 as it is full, so memory stays near one shard, never the whole model. The shapes come from
 transformers' own WhisperForConditionalGeneration built on the meta device (no memory), so
 the folder loads in transformers and in whisper.cpp's converter like a real checkpoint.
-``--tokenizer-from`` copies a tokenizer folder's files (vocab.json, added_tokens.json, ...)
-beside the weights; the converter needs vocab.json and added_tokens.json, and whisper-tune
-checks that the tokenizer matches the vocabulary size.
+The tokenizer is Whisper's real multilingual one for the layout's vocabulary (99 or 100
+languages, built from openai-whisper's data: ``whisper_tune.models.openai_tokenizer``);
+``--tokenizer-from`` copies another folder's tokenizer files instead. whisper.cpp's converter
+needs vocab.json and added_tokens.json, and whisper-tune checks that the tokenizer matches
+the vocabulary size.
 """
 
 from __future__ import annotations
@@ -92,12 +94,27 @@ def write_shards(out: Path, shapes: list[tuple[str, tuple[int, ...]]], shard_byt
     return total
 
 
+def write_real_tokenizer(out: Path, config: WhisperConfig) -> None:
+    """Whisper's multilingual tokenizer for ``config.vocab_size``, and the generation config
+    derived from it (the template for the byte-level settings is the embedded tiny.en's)."""
+    from whisper_tune.fileio import atomic_write_json
+    from whisper_tune.models import resolve_model
+    from whisper_tune.models.hf_folder import generation_config_dict, write_tokenizer_files
+    from whisper_tune.models.openai_tokenizer import multilingual_tokenizer_json
+
+    template = json.loads((resolve_model("embedded:tiny.en").path / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer_json = multilingual_tokenizer_json(config.vocab_size, template)
+    write_tokenizer_files(out, tokenizer_json, config.vocab_size)
+    atomic_write_json(out / "generation_config.json", generation_config_dict(config.to_dict(), tokenizer_json))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="folder to create (outside the repository: it is gigabytes)")
     parser.add_argument("--layout", default="large-v3", help="a released layout name (default large-v3)")
     parser.add_argument("--shard-gb", type=float, default=2.0, help="shard size in GB (default 2)")
-    parser.add_argument("--tokenizer-from", type=Path, help="copy this folder's tokenizer files beside the weights")
+    parser.add_argument("--tokenizer-from", type=Path,
+                        help="copy this folder's tokenizer files (default: Whisper's real multilingual tokenizer)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -110,6 +127,8 @@ def main() -> int:
         for name in TOKENIZER_FILES:
             if (args.tokenizer_from / name).is_file():
                 shutil.copy(args.tokenizer_from / name, args.out / name)
+    else:
+        write_real_tokenizer(args.out, config)
     print(f"{args.out}: {args.layout}, {count / 1e9:.3f} B parameters, float32, "
           f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
