@@ -111,11 +111,30 @@ def _signed_absmax(blocks: np.ndarray) -> np.ndarray:
     """The value of largest magnitude, first occurrence; +0.0 for an all-zero block.
 
     ggml starts from ``amax = max = 0.0f`` and replaces only on a strictly larger magnitude,
-    so an all-zero block keeps +0.0 whatever the zeros' signs.
+    so an all-zero block keeps +0.0 whatever the zeros' signs. The block's max and min give
+    the answer unless they tie in magnitude (``-x`` and ``x`` both present): those rare
+    blocks take the first one by position.
     """
-    index = np.argmax(np.abs(blocks), axis=1)  # argmax returns the first maximum
-    picked = blocks[np.arange(blocks.shape[0]), index]
-    return np.where(picked == 0, _F32(0.0), picked).astype(_F32)
+    high, low = _row_extreme(blocks, np.maximum), _row_extreme(blocks, np.minimum)
+    # The sign of a float sum is exact: high + low < 0 iff |low| > |high|, == 0 iff they tie.
+    balance = high + low
+    picked = np.where(balance < 0, low, high)
+    tied = np.flatnonzero((balance == 0) & (high != 0))
+    if tied.size:
+        first = np.argmax(np.abs(blocks[tied]) == high[tied, None], axis=1)
+        picked[tied] = blocks[tied, first]
+    picked += _F32(0.0)  # -0.0 + 0.0 is +0.0: an all-zero block keeps ggml's +0.0
+    return picked
+
+
+def _row_extreme(blocks: np.ndarray, pick: np.ufunc) -> np.ndarray:
+    """Max or min of each row by halving (32 -> 16 -> ... -> 1): numpy's own reduction along a
+    32-value row pays a per-row overhead several times the arithmetic."""
+    values = pick(blocks[:, : QK // 2], blocks[:, QK // 2 :])
+    while values.shape[1] > 1:
+        half = values.shape[1] // 2
+        values = pick(values[:, :half], values[:, half:])
+    return values[:, 0]
 
 
 def _inverse(d: np.ndarray) -> np.ndarray:
@@ -136,14 +155,13 @@ def _f16_bytes(values: np.ndarray) -> np.ndarray:
 def _pack_nibbles(q: np.ndarray) -> np.ndarray:
     """Element j in the low nibble and element j+16 in the high nibble of byte j."""
     half = QK // 2
-    return ((q[:, :half] & 0x0F) | ((q[:, half:] & 0x0F) << 4)).astype(np.uint8)
+    q = q.astype(np.uint8, copy=False)
+    return (q[:, :half] & 0x0F) | (q[:, half:] << 4)
 
 
 def _pack_high_bits(q: np.ndarray) -> np.ndarray:
     """Bit 4 of each of the 32 values, value j in bit j of a little-endian uint32."""
-    bits = ((q >> 4) & 1).astype(np.uint32)
-    qh = (bits << np.arange(QK, dtype=np.uint32)).sum(axis=1, dtype=np.uint32)
-    return qh.astype("<u4").view(np.uint8).reshape(-1, 4)
+    return np.packbits((q & 0x10) != 0, axis=1, bitorder="little")
 
 
 def _truncate_to_int(values: np.ndarray) -> np.ndarray:
@@ -152,19 +170,30 @@ def _truncate_to_int(values: np.ndarray) -> np.ndarray:
 
 
 def _assemble(*parts: np.ndarray) -> np.ndarray:
-    return np.concatenate(parts, axis=1)
+    """The blocks' fields side by side (each part [blocks, bytes]) in one preallocated array."""
+    out = np.empty((parts[0].shape[0], sum(part.shape[1] for part in parts)), dtype=np.uint8)
+    start = 0
+    for part in parts:
+        out[:, start : start + part.shape[1]] = part
+        start += part.shape[1]
+    return out
 
 
 # --- quantizers ------------------------------------------------------------------------
 
 
 def _symmetric(blocks: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
-    """q4_0 / q5_0: d = max / -levels/2, q = min(levels-1, (int)(x*id + levels/2 + 0.5))."""
+    """q4_0 / q5_0: d = max / -levels/2, q = min(levels-1, (int)(x*id + levels/2 + 0.5)).
+
+    x*id lies in [-levels/2, levels/2], so the sum is positive: clamping in float32 first and
+    then truncating to uint8 gives the same integers as ggml's truncation then MIN.
+    """
     half = _F32(levels // 2)
     d = (_signed_absmax(blocks) / -half).astype(_F32)
     scaled = blocks * _inverse(d)[:, None]
-    q = np.minimum(levels - 1, _truncate_to_int(scaled + (half + _F32(0.5))))
-    return d, q
+    scaled += half + _F32(0.5)
+    np.minimum(scaled, _F32(levels - 1), out=scaled)
+    return d, scaled.astype(np.uint8)
 
 
 def _affine(blocks: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
