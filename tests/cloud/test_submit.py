@@ -1,4 +1,4 @@
-"""``train``/``acft --cloud modal`` from the command line: the plan offline, one-line failures."""
+"""whisper_tune.cloud.submit through `train`/`acft --cloud modal`: the plan offline, one-line failures."""
 
 from __future__ import annotations
 
