@@ -13,6 +13,21 @@
         lines, download) and as a plain local `run_acft`. Prints a table: steps/s of the
         training loop, wall time, peak GPU memory, and the ratio of the two paths.
 
+On a GPU machine without network and without modal, soundfile and soxr (the lent H100/H200
+image), carry them as wheels; here, in the repository root:
+
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 -d .whl modal==1.6.4 grpclib==0.4.9 synchronicity==0.12.7 \
+        cbor2==6.3.0 toml==0.10.2 types-certifi==2021.10.8.3 types-toml==0.10.8.20260518 watchfiles==1.3.0 \
+        h2==4.4.1 hpack==4.2.0 hyperframe==6.1.0 soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1 pycparser==3.12
+    .venv/bin/python bench/cloud_local.py prepare
+
+and there (carrying .whl and bench/.cloud_local, about 8 MB):
+
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && \
+    PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 python3 bench/cloud_local.py run --shape base.en --steps 200
+
 Random weights cost exactly what trained ones cost (same shapes, same kernels); the loss
 values mean nothing. Without `modal` installed the body is called directly (said in the
 table). On a CPU for a smoke test: --shape tiny.en --steps 2 --device cpu --precision no.

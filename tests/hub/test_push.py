@@ -22,10 +22,13 @@ AS_IS = ("model.safetensors", "config.json", "vocab.json", "merges.txt", "added_
 
 @pytest.fixture
 def hub(monkeypatch):
+    from whisper_tune.cli.main import configure_logging
+
     with HubServer() as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         yield server
+    configure_logging(0, False)  # -vv opened third-party logs onto a captured stream: close them again
 
 
 def _push(capsys, caplog, *argv: str) -> tuple[int, str]:
