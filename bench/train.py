@@ -216,6 +216,7 @@ def main() -> int:
                         help="ours (the reference is float32 except its -bf16 variants)")
     parser.add_argument("--model", default="tiny.en", choices=MODELS)
     parser.add_argument("--no-wer", action="store_true", help="skip held-out WER (random-weight models)")
+    parser.add_argument("--skip-stock", action="store_true", help="do not score the stock model first")
     parser.add_argument("--repeats", type=int, default=1, help="run the variant list this many times, alternating")
     parser.add_argument("--json", default=None, help="also write the rows here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -231,7 +232,7 @@ def main() -> int:
           f"{' (' + gpu_name() + ')' if args.device == 'cuda' else ''}; load average before: {os.getloadavg()[0]:.1f}")
     print(f"model: {args.model}; data: {args.clips} demo training clips, batch {BATCH}, {args.steps} steps; "
           f"held-out: demo heldout/")
-    if not args.no_wer:
+    if not (args.no_wer or args.skip_stock):
         stock = baseline_scores(args)
         print(f"stock model held-out WER: full {stock['wer_full']:.3f}, FUTO ctx {stock['wer_futo']:.3f}")
     rows = []

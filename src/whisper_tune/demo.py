@@ -152,22 +152,33 @@ def stage_export(ctx: DemoContext) -> dict[str, Any]:
 
 
 def stage_verify(ctx: DemoContext) -> dict[str, Any]:
+    exported = ctx.result("export")
+    return verify_exports({dtype: exported[dtype] for dtype in ("f16", "q8_0")}, ctx.result("acft")["model"],
+                          ctx.result("manifest")["heldout"], ctx.reports)
+
+
+def verify_exports(exported: dict[str, str], reference: str, heldout: str, reports: Path) -> dict[str, Any]:
+    """Verify each exported file against ``reference`` (short audio on q8_0, what FUTO runs).
+
+    The reference model and the clips are loaded once for all files.
+    """
+    from whisper_tune.evaluation.eval import load_clips
+    from whisper_tune.models import load_model, load_processor
     from whisper_tune.verify.verify import verify
 
-    exported = ctx.result("export")
-    heldout = ctx.result("manifest")["heldout"]
-    reference = ctx.result("acft")["model"]
+    model, processor = load_model(reference), load_processor(reference)
+    clips = load_clips(heldout)
     verdicts = {}
-    for dtype in ("f16", "q8_0"):
-        report = verify(exported[dtype], reference, heldout, max_wer_delta=MAX_WER_DELTA,
-                        report_dir=ctx.reports / f"verify-{dtype}", short_audio=dtype == "q8_0")
+    for dtype, path in exported.items():
+        report = verify(path, reference, clips, max_wer_delta=MAX_WER_DELTA, report_dir=reports / f"verify-{dtype}",
+                        short_audio=dtype == "q8_0", hf_model=model, hf_processor=processor)
         verdicts[dtype] = {
             "passed": report.passed, "reason": report.reason, "ggml_wer": report.ggml_wer,
             "model_wer": report.model_wer, "exact_match_rate": report.exact_match_rate,
             "real_time_factor": report.real_time_factor, "file_size": report.file_size,
             "short_audio_safe": report.short_audio_safe, "short_audio_reason": report.short_audio_reason,
             "short_audio": [row.to_dict() for row in report.short_audio],
-            "report": str(ctx.reports / f"verify-{dtype}" / "verify.md"),
+            "report": str(reports / f"verify-{dtype}" / "verify.md"),
         }
     return verdicts
 

@@ -137,3 +137,22 @@ def test_bad_input_raises(embedded_ggml, clips, tmp_path):
     shutil.copy(embedded_ggml["f16"], copy)
     with pytest.raises(Exception, match="no clips to verify"):
         verify(copy, "embedded:tiny.en", [])
+
+
+def test_the_sweep_in_one_whisper_cpp_process_equals_one_process_per_context(embedded_ggml, jfk_audio, models):
+    """verify decodes the full context and every short-audio context in one whisper.cpp
+    process; each clip's tokens must be those of a process per context (as before)."""
+    from whisper_tune.evaluation.contexts import SHORT_AUDIO_SWEEP, contexts_for
+    from whisper_tune.evaluation.eval import decode_whispercpp
+    from whisper_tune.transcribe.types import DecodeOptions
+    from whisper_tune.verify.verify import _decode_sweep_at_once
+
+    cuts = [c for c in jfk_cuts(jfk_audio) if c.id in ("jfk-a", "jfk-c")]
+    suppress = list(models["hf_model"].generation_config.suppress_tokens)
+    together = _decode_sweep_at_once(embedded_ggml["q8_0"], cuts, DecodeOptions(), None, suppress)
+    assert together is not None and list(together) == ["full", *SHORT_AUDIO_SWEEP]
+    arrays = [c.audio for c in cuts]
+    for label, transcripts in together.items():
+        alone = decode_whispercpp(embedded_ggml["q8_0"], arrays, contexts_for(arrays, label), DecodeOptions(),
+                                  suppress_tokens=suppress)
+        assert [t.tokens for t in transcripts] == [t.tokens for t in alone], label

@@ -230,9 +230,10 @@ def _compare(path: Path, reference_spec: Any, clips: list[EvalClip], options: De
     arrays = [c.audio for c in clips]
     full = [None] * len(clips)
     report.stage = "whisper.cpp"
+    sweep = _decode_sweep_at_once(path, clips, options, timeout, suppress) if short_audio else None
     try:
-        ggml_out = decode_whispercpp(path, arrays, full, options, timeout=timeout, sources=[c.id for c in clips],
-                                     suppress_tokens=suppress)
+        ggml_out = sweep.pop("full") if sweep else decode_whispercpp(
+            path, arrays, full, options, timeout=timeout, sources=[c.id for c in clips], suppress_tokens=suppress)
     except WhisperCppError as exc:
         report.reason = str(exc)
         report.whispercpp_log = getattr(exc, "log", "")
@@ -249,7 +250,32 @@ def _compare(path: Path, reference_spec: Any, clips: list[EvalClip], options: De
     report.passed = delta <= report.max_wer_delta + 1e-12
     report.reason = f"{what} {delta:+.1%} {'within' if report.passed else 'exceeds'} {report.max_wer_delta:.1%}"
     if short_audio:
-        _short_audio(path, clips, options, timeout, suppress, ggml_out, report)
+        _short_audio(path, clips, options, timeout, suppress, ggml_out, report, sweep)
+
+
+def _decode_sweep_at_once(path: Path, clips: list[EvalClip], options: DecodeOptions, timeout: float | None,
+                          suppress: list[int]) -> dict[str, list[Transcript]] | None:
+    """Every clip at the full context and at each short-audio context, in ONE whisper.cpp process.
+
+    One process start and model load instead of one per context (five for the sweep). The
+    worker decodes each clip afresh (no context carried over, flash attention off), so a
+    clip's tokens do not depend on what it shares the process with. None when that process
+    fails: the caller then decodes context by context, so a failure is reported exactly as
+    before (which stage, which context).
+    """
+    arrays = [c.audio for c in clips]
+    labels = ("full", *SHORT_AUDIO_SWEEP)
+    contexts = [ctx for label in labels for ctx in contexts_for(arrays, label)]
+    sources = [c.id for c in clips] * len(labels)
+    try:
+        out = decode_whispercpp(path, arrays * len(labels), contexts, options,
+                                timeout=timeout * len(labels) if timeout is not None else None, sources=sources,
+                                suppress_tokens=suppress)
+    except WhisperCppError as exc:
+        log.info("decoding every context in one whisper.cpp process failed (%s); decoding context by context", exc)
+        return None
+    n = len(clips)
+    return {label: out[i * n : (i + 1) * n] for i, label in enumerate(labels)}
 
 
 def _score(
@@ -280,16 +306,20 @@ def _score(
 
 
 def _short_audio(path: Path, clips: list[EvalClip], options: DecodeOptions, timeout: float | None,
-                 suppress: list[int], full_out: list[Transcript], report: VerifyReport) -> None:
-    """FUTO's contexts with whisper.cpp: loops or a WER blow-up make the file unsafe there."""
+                 suppress: list[int], full_out: list[Transcript], report: VerifyReport,
+                 decoded: dict[str, list[Transcript]] | None = None) -> None:
+    """FUTO's contexts with whisper.cpp: loops or a WER blow-up make the file unsafe there.
+
+    ``decoded`` holds the sweep's transcripts when they were decoded already (per label).
+    """
     arrays = [c.audio for c in clips]
     have_text = all(c.text.strip() for c in clips)
     references = [c.text if have_text else f.text for c, f in zip(clips, full_out, strict=True)]
     base = sum((word_errors(r, f.text) for r, f in zip(references, full_out, strict=True)), ErrorCounts()).rate
     for label in SHORT_AUDIO_SWEEP:
         try:
-            out = decode_whispercpp(path, arrays, contexts_for(arrays, label), options, timeout=timeout,
-                                    suppress_tokens=suppress)
+            out = decoded[label] if decoded else decode_whispercpp(
+                path, arrays, contexts_for(arrays, label), options, timeout=timeout, suppress_tokens=suppress)
         except WhisperCppError as exc:
             report.short_audio_safe = False
             report.short_audio_reason = f"whisper.cpp failed at audio_ctx {label}: {exc}"
