@@ -172,6 +172,14 @@ def test_sharded_weights_export_like_a_single_file(tiny_random_dir, tmp_path):
     assert sharded.sha256 == single.sha256
 
 
+def test_a_broken_shard_index_is_refused_naming_it(tiny_random_dir, tmp_path):
+    model = _edited_copy(tiny_random_dir, tmp_path / "model")
+    (model / "model.safetensors").unlink()
+    (model / "model.safetensors.index.json").write_text(
+        '{"weight_map": {"model.encoder.conv1.weight": "model-00002.safetensors"}}', encoding="utf-8")
+    _assert_refused(model, "f16", tmp_path / "out", r"index.json: shard model-00002\.safetensors is missing")
+
+
 def test_bfloat16_weights_export(tiny_random_dir, tmp_path):
     torch = pytest.importorskip("torch")
     from safetensors.torch import load_file, save_file

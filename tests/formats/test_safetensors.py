@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,14 @@ from safetensors.numpy import save_file
 from safetensors.torch import save_file as save_torch
 
 from whisper_tune.errors import FormatError
-from whisper_tune.formats.safetensors import SafetensorsReader, weight_files
+from whisper_tune.formats.safetensors import (
+    INDEX_FILE,
+    SINGLE_FILE,
+    SafetensorsReader,
+    has_safetensors,
+    tensor_locations,
+    weight_files,
+)
 
 
 @pytest.fixture()
@@ -82,3 +90,53 @@ def test_weight_files_single_sharded_and_broken(stored, tmp_path):
         weight_files(sharded)
     with pytest.raises(FormatError, match=r"no model\.safetensors"):
         weight_files(tmp_path / "nothing-here")
+
+
+# --- the shard finder: one for export, check and loading; a broken index is a FormatError ---
+
+
+def _sharded(folder: Path, shards: dict[str, list[str]], index: object | None = None) -> Path:
+    """Write real shards (``file -> tensor names``) and an index mapping each tensor to its shard."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weight_map: dict[str, str] = {}
+    for file, names in shards.items():
+        save_file({name: np.full((2, 3), i, dtype=np.float32) for i, name in enumerate(names)}, str(folder / file))
+        weight_map |= dict.fromkeys(names, file)
+    body = {"metadata": {"total_size": 48}, "weight_map": weight_map} if index is None else index
+    (folder / INDEX_FILE).write_text(body if isinstance(body, str) else json.dumps(body), encoding="utf-8")
+    return folder
+
+
+def test_single_file_wins_and_shards_are_located(tmp_path):
+    folder = _sharded(tmp_path / "m", {"a.safetensors": ["x", "y"], "b.safetensors": ["z"]})
+    assert has_safetensors(folder) and not has_safetensors(tmp_path)
+    assert tensor_locations(folder) == {"x": folder / "a.safetensors", "y": folder / "a.safetensors",
+                                        "z": folder / "b.safetensors"}
+    save_file({"w": np.zeros(1, dtype=np.float32)}, str(folder / SINGLE_FILE))
+    assert weight_files(folder) == [folder / SINGLE_FILE]
+
+
+@pytest.mark.parametrize(("index", "message"), [
+    ('{"weight_map": {"x": "a.safetensors",', r"not a readable safetensors index \(not JSON"),
+    ("[1, 2]", 'no "weight_map" object'),
+    ({"metadata": {}}, 'no "weight_map" object'),
+    ({"weight_map": {"x": 7}}, r"weight_map\['x'\] is 7; expected a shard file name"),
+    ({"weight_map": {"x": "../elsewhere.safetensors"}}, "outside the model folder"),
+    ({"weight_map": {"x": "a.safetensors", "y": "gone.safetensors"}}, r"shard gone\.safetensors is missing"),
+    ('{"weight_map": {"x": "a.safetensors", "x": "a.safetensors"}}', "'x' is listed twice"),
+])
+def test_a_broken_index_is_a_format_error_naming_the_index(tmp_path, index, message):
+    folder = _sharded(tmp_path / "m", {"a.safetensors": ["x"]}, index=index)
+    with pytest.raises(FormatError, match=message) as info:
+        weight_files(folder)
+    assert str(folder / INDEX_FILE) in str(info.value)
+
+
+def test_a_tensor_in_two_shards_and_a_damaged_shard(tmp_path):
+    folder = _sharded(tmp_path / "m", {"a.safetensors": ["x"], "b.safetensors": ["y"]})
+    save_file({"x": np.zeros(1, dtype=np.float32), "y": np.zeros(1, dtype=np.float32)}, str(folder / "b.safetensors"))
+    with pytest.raises(FormatError, match=r"tensor x is in two shards, a\.safetensors and b\.safetensors"):
+        tensor_locations(folder)
+    (folder / "b.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(FormatError, match=r"b\.safetensors"):
+        tensor_locations(folder)

@@ -96,3 +96,11 @@ def test_missing_weights_and_preprocessor(folder):
     fixed = check_model(folder, fix=True)
     assert fixed.fixed == ["preprocessor_config.json: written for 80 mel bins"]
     assert json.loads((folder / "preprocessor_config.json").read_text())["feature_size"] == 80
+
+
+def test_broken_shard_index_is_a_finding_not_a_crash(folder):
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors.index.json").write_text('{"weight_map": {"x": ', encoding="utf-8")
+    report = check_model(folder)
+    message = next(f.message for f in report.findings if f.where == "weights")
+    assert not report.ok and "model.safetensors.index.json: not a readable safetensors index (not JSON" in message

@@ -47,7 +47,13 @@ from whisper_tune.formats.ggml import (
     file_ftype,
 )
 from whisper_tune.formats.ggml_quants import QK
-from whisper_tune.formats.safetensors import FLOAT_DTYPES, SafetensorsReader, weight_files
+from whisper_tune.formats.safetensors import (
+    FLOAT_DTYPES,
+    SafetensorsReader,
+    has_safetensors,
+    index_tensors,
+    weight_files,
+)
 from whisper_tune.whisper_constants import (
     MEL_BINS,
     OUTPUT_PROJECTION,
@@ -213,8 +219,7 @@ def _plain_hf_folder(model_spec: str | os.PathLike[str]) -> Path | None:
     folder = Path(model_spec).expanduser()
     if not folder.is_dir() or (folder / "adapter_config.json").exists() or (folder / "model.bin").exists():
         return None
-    has_weights = (folder / "model.safetensors").is_file() or (folder / "model.safetensors.index.json").is_file()
-    return folder.resolve() if has_weights and (folder / "config.json").is_file() else None
+    return folder.resolve() if has_safetensors(folder) and (folder / "config.json").is_file() else None
 
 
 def _read_config(model_dir: Path) -> dict[str, Any]:
@@ -265,9 +270,8 @@ class _Weights:
         self._where: dict[str, SafetensorsReader] = {}
         try:
             for file in weight_files(model_dir):
-                reader = SafetensorsReader(file)
-                self._readers.append(reader)
-                self._where.update(dict.fromkeys(reader.tensors, reader))
+                self._readers.append(SafetensorsReader(file))
+            self._where = index_tensors(self._readers)
         except FormatError as exc:
             self.close()
             raise ExportError(str(exc)) from exc

@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -140,26 +142,102 @@ class SafetensorsReader:
         return TensorEntry(name, dtype, shape, base + begin, expected)
 
 
-def weight_files(model_dir: Path) -> list[Path]:
-    """The safetensors files of a Hugging Face folder: ``model.safetensors`` or the index's shards.
+SINGLE_FILE = "model.safetensors"
+#: Hugging Face's index of a sharded checkpoint: ``{"weight_map": {tensor name: shard file}}``.
+INDEX_FILE = "model.safetensors.index.json"
+_RESAVE = "re-save the model with save_pretrained(..., safe_serialization=True)"
 
-    Raises :class:`FormatError` when there are none or the index is unreadable.
+
+def has_safetensors(model_dir: Path) -> bool:
+    """The folder holds a single safetensors file or a shard index (not validated here)."""
+    return (model_dir / SINGLE_FILE).is_file() or (model_dir / INDEX_FILE).is_file()
+
+
+def weight_files(model_dir: Path) -> list[Path]:
+    """The safetensors files of a Hugging Face folder: ``model.safetensors``, else the shards its
+    index names (each once, sorted). The one shard finder of whisper-tune (export, ``check``,
+    model loading).
+
+    Raises :class:`FormatError` naming the file when there are none or the index is broken:
+    not JSON, no ``weight_map``, a shard that is missing or outside the folder, a tensor listed
+    twice.
     """
-    single = model_dir / "model.safetensors"
+    single = model_dir / SINGLE_FILE
     if single.is_file():
         return [single]
-    index = model_dir / "model.safetensors.index.json"
+    index = model_dir / INDEX_FILE
     if not index.is_file():
         raise FormatError(
-            f"{model_dir}: no model.safetensors (or model.safetensors.index.json with shards); only "
-            "safetensors weights are read. Re-save the model with save_pretrained(..., safe_serialization=True)"
+            f"{model_dir}: no {SINGLE_FILE} (or {INDEX_FILE} with shards); only safetensors weights are read. "
+            f"{_RESAVE[0].upper()}{_RESAVE[1:]}"
         )
-    try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        shards = sorted({model_dir / str(shard) for shard in weight_map.values()})
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise FormatError(f"{index}: not a readable safetensors index ({exc})") from exc
-    missing = [shard.name for shard in shards if not shard.is_file()]
-    if missing:
-        raise FormatError(f"{index}: shard {missing[0]} is missing from {model_dir}; copy every shard the index lists")
+    weight_map = _weight_map(index)
+    shards = []
+    for name in sorted(set(weight_map.values())):
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise FormatError(f"{index}: shard {name!r} is outside the model folder; an index names files beside it")
+        shard = model_dir / name
+        if not shard.is_file():
+            held = sum(1 for value in weight_map.values() if value == name)
+            raise FormatError(f"{index}: shard {name} is missing from {model_dir} (it holds {held} tensor(s)); "
+                              "copy every shard the index lists")
+        shards.append(shard)
     return shards
+
+
+def index_tensors(readers: Iterable[SafetensorsReader]) -> dict[str, SafetensorsReader]:
+    """Tensor name -> the open file holding it; :class:`FormatError` for a tensor held by two
+    files (which one a loader would use is unspecified)."""
+    where: dict[str, SafetensorsReader] = {}
+    for reader in readers:
+        for name in reader.tensors:
+            if name in where:
+                raise FormatError(f"tensor {name} is in two shards, {where[name].path.name} and {reader.path.name}; "
+                                  f"{_RESAVE}")
+            where[name] = reader
+    return where
+
+
+def tensor_locations(model_dir: Path) -> dict[str, Path]:
+    """Tensor name -> weight file, for every tensor of the folder (headers only are read)."""
+    readers: list[SafetensorsReader] = []
+    try:
+        for file in weight_files(model_dir):
+            readers.append(SafetensorsReader(file))
+        return {name: reader.path for name, reader in index_tensors(readers).items()}
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def _weight_map(index: Path) -> dict[str, str]:
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"), object_pairs_hook=_refuse_duplicate_keys(index))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{index}: not a readable safetensors index (not JSON: {exc}); {_RESAVE}") from exc
+    except OSError as exc:
+        raise FormatError(f"{index}: not a readable safetensors index ({exc.strerror})") from exc
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise FormatError(f"{index}: not a readable safetensors index: it has no \"weight_map\" object "
+                          f"(tensor name -> shard file); {_RESAVE}")
+    bad = next((key for key, value in weight_map.items() if not isinstance(value, str) or not value), None)
+    if bad is not None:
+        raise FormatError(f"{index}: weight_map[{bad!r}] is {weight_map[bad]!r}; expected a shard file name")
+    return weight_map
+
+
+def _refuse_duplicate_keys(index: Path) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A JSON object hook refusing a key listed twice: json keeps the last one silently, which
+    would hide that two shards claim the same tensor."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise FormatError(f"{index}: {key!r} is listed twice; each tensor belongs to exactly one shard: "
+                                  f"{_RESAVE}")
+            seen[key] = value
+        return seen
+
+    return hook

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from whisper_tune.errors import ModelSourceError
+from whisper_tune.formats.safetensors import has_safetensors, weight_files
 from whisper_tune.models.resolve import ResolvedModel, resolve_model
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ def load_model(
 
     hf_logging.disable_progress_bar()  # our own progress output is enough
     resolved = resolve_model(spec)
+    if has_safetensors(resolved.path):
+        weight_files(resolved.path)  # a broken shard index: a clear FormatError, not a loader trace
     dtype = dtype or torch.float32
     try:
         model = WhisperForConditionalGeneration.from_pretrained(resolved.path, dtype=dtype)

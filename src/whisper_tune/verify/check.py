@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from whisper_tune.errors import ExportError, ModelSourceError
+from safetensors import safe_open
+
+from whisper_tune.errors import ExportError, FormatError, ModelSourceError
 from whisper_tune.export.vocab import load_special_tokens
 from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.formats.safetensors import SINGLE_FILE, has_safetensors, tensor_locations
 from whisper_tune.whisper_constants import (
     ENGLISH_ONLY_VOCAB,
     N_TEXT_CTX,
@@ -329,24 +332,18 @@ def _read_json(path: Path, report: CheckReport, required: bool) -> dict[str, Any
     return data
 
 
-def _weight_files(folder: Path) -> list[Path]:
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        names = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
-        return [folder / n for n in names]
-    return [folder / "model.safetensors"] if (folder / "model.safetensors").is_file() else []
-
-
 def _weight_shapes(folder: Path, report: CheckReport) -> dict[str, tuple[int, ...]] | None:
-    from safetensors import safe_open
-
-    files = _weight_files(folder)
-    if not files:
-        report.findings.append(Finding("error", "model.safetensors",
+    if not has_safetensors(folder):
+        report.findings.append(Finding("error", SINGLE_FILE,
                                        "is missing (only safetensors weights are checked and exported)"))
         return None
+    try:
+        locations = tensor_locations(folder)
+    except FormatError as exc:
+        report.findings.append(Finding("error", "weights", str(exc)))
+        return None
     shapes: dict[str, tuple[int, ...]] = {}
-    for file in files:
+    for file in sorted(set(locations.values())):
         with safe_open(str(file), framework="numpy") as handle:
             for key in handle.keys():  # noqa: SIM118 (a safetensors handle is not iterable)
                 shapes[key] = tuple(handle.get_slice(key).get_shape())
@@ -355,10 +352,8 @@ def _weight_shapes(folder: Path, report: CheckReport) -> dict[str, tuple[int, ..
 
 def _tensor(folder: Path, name: str) -> Any:
     """A torch tensor (torch reads bf16, numpy does not), or None."""
-    from safetensors import safe_open
-
-    for file in _weight_files(folder):
-        with safe_open(str(file), framework="pt") as handle:
-            if name in handle.keys():  # noqa: SIM118 (a safetensors handle has no __contains__)
-                return handle.get_tensor(name)
-    return None
+    file = tensor_locations(folder).get(name)
+    if file is None:
+        return None
+    with safe_open(str(file), framework="pt") as handle:
+        return handle.get_tensor(name)
