@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, corpus_rate, edit_counts, word_errors
+from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, corpus_errors, edit_counts, total_errors, word_errors
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_rates_per_clip_and_corpus():
     assert a.rate == pytest.approx(0.25)
     assert b.rate == pytest.approx(1.0)
     # corpus: (1 + 2) / (4 + 2), not the mean of 0.25 and 1.0
-    assert corpus_rate([a, b]) == pytest.approx(3 / 6)
+    assert total_errors([a, b]).rate == pytest.approx(3 / 6)
     assert (a + b) == ErrorCounts(1, 0, 2, 6)
 
 
@@ -52,3 +52,17 @@ def test_char_errors_counts_characters_and_single_spaces():
     counts = char_errors("ask not", "ask  nut")  # o -> u; double space collapsed
     assert (counts.substitutions, counts.deletions, counts.insertions, counts.reference) == (1, 0, 0, 7)
     assert char_errors("abc", "abd", normalize=False).rate == pytest.approx(1 / 3)
+
+
+def test_corpus_errors_normalize_each_clip_in_its_own_language():
+    """German keeps its umlauts: "grün" read as "grun" is an error in German, not in English."""
+    references = ["Das Auto ist grün.", "The colour is red."]
+    hypotheses = ["das auto ist grun", "the color is red"]
+    per_clip = corpus_errors(references, hypotheses, ["de", "en"])
+    assert (per_clip.errors, per_clip.reference) == (1, 8)
+    assert corpus_errors(references, hypotheses, "en").errors == 0  # English rules hide the German error
+    assert corpus_errors(references, hypotheses, ["de", "de"]).errors == 2  # "colour" is not "color" in German
+    chars = corpus_errors(references[:1], hypotheses[:1], ["de"], unit="char")
+    assert (chars.errors, chars.reference) == (1, len("das auto ist grün"))
+    with pytest.raises(ValueError, match="2 references, 2 hypotheses and 1 languages"):
+        corpus_errors(references, hypotheses, ["de"])

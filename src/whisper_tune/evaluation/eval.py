@@ -20,7 +20,7 @@ import numpy as np
 from whisper_tune.errors import ConfigError, DataError
 from whisper_tune.evaluation.contexts import contexts_for, parse_audio_ctx
 from whisper_tune.evaluation.loops import detect_loop
-from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, word_errors
+from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, total_errors, word_errors
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 
 log = logging.getLogger(__name__)
@@ -69,11 +69,11 @@ class EvalReport:
 
     @property
     def wer(self) -> float:
-        return _total(r.words for r in self.rows).rate
+        return total_errors(r.words for r in self.rows).rate
 
     @property
     def cer(self) -> float:
-        return _total(r.chars for r in self.rows).rate
+        return total_errors(r.chars for r in self.rows).rate
 
     @property
     def loops(self) -> int:
@@ -205,13 +205,6 @@ def score(clips: Sequence[EvalClip], transcripts: Sequence[Transcript]) -> list[
         rows.append(EvalRow(clip.id, clip.text, result.text, words.rate, chars.rate, loop.is_loop,
                             list(loop.reasons), result.audio_ctx, result.duration, result.seconds, words, chars))
     return rows
-
-
-def _total(counts) -> ErrorCounts:
-    total = ErrorCounts()
-    for item in counts:
-        total = total + item
-    return total
 
 
 def _md(text: str) -> str:

@@ -2,12 +2,15 @@
 
 Rates are corpus-level when summed over clips: total edits / total reference units, the way
 WER is reported for test sets (a per-clip mean would let short clips dominate).
+:func:`corpus_errors` is the one corpus WER/CER of whisper-tune (eval, verify, training's
+evaluation and the demo report): it normalizes each clip in that clip's own language.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from whisper_tune.evaluation.normalize import normalize_text
 
@@ -82,9 +85,23 @@ def char_errors(reference: str, hypothesis: str, language: str | None = "en", no
     return edit_counts(list(" ".join(reference.split())), list(" ".join(hypothesis.split())))
 
 
-def corpus_rate(counts: Iterable[ErrorCounts]) -> float:
-    """Sum of edits over sum of reference units."""
-    total = ErrorCounts()
-    for item in counts:
-        total = total + item
-    return total.rate
+def total_errors(counts: Iterable[ErrorCounts]) -> ErrorCounts:
+    """Per-clip counts summed: the corpus's edits and reference units."""
+    return sum(counts, ErrorCounts())
+
+
+def corpus_errors(
+    references: Sequence[str],
+    hypotheses: Sequence[str],
+    languages: Sequence[str | None] | str | None = "en",
+    unit: Literal["word", "char"] = "word",
+) -> ErrorCounts:
+    """Corpus edit counts (``.rate`` is the corpus WER or CER) with every clip normalized in
+    its own language: ``languages`` gives one code per clip, or one code for all of them
+    (None: unknown, normalized as English)."""
+    if languages is None or isinstance(languages, str):
+        languages = [languages] * len(references)
+    if not len(references) == len(hypotheses) == len(languages):
+        raise ValueError(f"{len(references)} references, {len(hypotheses)} hypotheses and {len(languages)} languages")
+    count = word_errors if unit == "word" else char_errors
+    return total_errors(count(ref, hyp, lang) for ref, hyp, lang in zip(references, hypotheses, languages))

@@ -21,6 +21,7 @@ from torch import nn
 
 from whisper_tune.config import dump_yaml
 from whisper_tune.errors import ConfigError
+from whisper_tune.evaluation.metrics import corpus_errors
 from whisper_tune.training.config import TrainConfig
 from whisper_tune.training.loop import LoopResult, run_loop
 
@@ -242,18 +243,19 @@ class FineTuneObjective:
                                                contexts, options, batch_size=self.config.eval_batch_size)
         references = [row.text for row in self.validation_rows]
         hypotheses = [t.text for t in transcripts]
-        wer, cer = error_rates(references, hypotheses, language or self.config.language)
+        # each clip scored in its own language (the shared one when the manifest gives none)
+        languages = [row.language or language or self.config.language for row in self.validation_rows]
+        wer, cer = error_rates(references, hypotheses, languages)
         return {f"wer{suffix}": round(wer, 6), f"cer{suffix}": round(cer, 6)}
 
 
-def error_rates(references: list[str], hypotheses: list[str], language: str | None) -> tuple[float, float]:
-    """Corpus WER and CER (total edits / total reference units) after Whisper's normalisation."""
-    from whisper_tune.evaluation.metrics import char_errors, corpus_rate, word_errors
-
-    language = language or "en"  # English-only models train without a language key
-    pairs = list(zip(references, hypotheses, strict=True))
-    wer = corpus_rate(word_errors(ref, hyp, language) for ref, hyp in pairs)
-    cer = corpus_rate(char_errors(ref, hyp, language) for ref, hyp in pairs)
+def error_rates(
+    references: list[str], hypotheses: list[str], languages: Sequence[str | None] | str | None
+) -> tuple[float, float]:
+    """Corpus WER and CER after Whisper's normalisation, each clip in its own language (None:
+    English; English-only models train without a language key)."""
+    wer = corpus_errors(references, hypotheses, languages, "word").rate
+    cer = corpus_errors(references, hypotheses, languages, "char").rate
     return wer, cer
 
 

@@ -30,7 +30,7 @@ from whisper_tune.errors import DataError, FormatError, WhisperCppError
 from whisper_tune.evaluation.contexts import FUTO_DEPLOYED, SHORT_AUDIO_SWEEP, contexts_for
 from whisper_tune.evaluation.eval import EvalClip, decode_hf, decode_whispercpp, load_clips
 from whisper_tune.evaluation.loops import detect_loop
-from whisper_tune.evaluation.metrics import ErrorCounts, word_errors
+from whisper_tune.evaluation.metrics import ErrorCounts, corpus_errors, word_errors
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,8 @@ def _short_audio(path: Path, clips: list[EvalClip], options: DecodeOptions, time
     arrays = [c.audio for c in clips]
     have_text = all(c.text.strip() for c in clips)
     references = [c.text if have_text else f.text for c, f in zip(clips, full_out, strict=True)]
-    base = sum((word_errors(r, f.text) for r, f in zip(references, full_out, strict=True)), ErrorCounts()).rate
+    languages = [c.language for c in clips]
+    base = corpus_errors(references, [f.text for f in full_out], languages).rate
     for label in SHORT_AUDIO_SWEEP:
         try:
             out = decoded[label] if decoded else decode_whispercpp(
@@ -324,7 +325,7 @@ def _short_audio(path: Path, clips: list[EvalClip], options: DecodeOptions, time
             report.short_audio_safe = False
             report.short_audio_reason = f"whisper.cpp failed at audio_ctx {label}: {exc}"
             return
-        counts = sum((word_errors(r, o.text) for r, o in zip(references, out, strict=True)), ErrorCounts())
+        counts = corpus_errors(references, [o.text for o in out], languages)
         loops = sum(detect_loop(o.text, o.tokens, o.hit_token_cap).is_loop for o in out)
         report.short_audio.append(ShortAudioRow(label, counts.rate, loops, len(out),
                                                 counts.rate > base + SHORT_AUDIO_MAX_WER_RISE, label in FUTO_DEPLOYED))
