@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from whisper_tune.errors import ModelSourceError
-from whisper_tune.fileio import atomic_directory, read_json_object
+from whisper_tune.fileio import atomic_directory
+from whisper_tune.models.adapter_config import check_adapter_base
+from whisper_tune.models.loading import load_model, merge_adapter_into
+from whisper_tune.models.resolve import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -32,34 +35,6 @@ TOKENIZER_FILES: tuple[str, ...] = (
     "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
 )
 GENERATION_CONFIG = "generation_config.json"
-#: init_lora_weights values whose adapter is relative to a changed (residual) base.
-RESIDUAL_BASE_INITS: tuple[str, ...] = ("pissa", "olora", "corda")
-
-
-def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
-    return read_json_object(adapter_dir / "adapter_config.json", ModelSourceError, "PEFT adapter config")
-
-
-def check_adapter_base(adapter_dir: Path) -> None:
-    """Refuse an adapter that is only valid on a residual base (unconverted PiSSA and kin)."""
-    config = read_adapter_config(adapter_dir)
-    init = config.get("init_lora_weights")
-    if isinstance(init, str) and init.lower().startswith(RESIDUAL_BASE_INITS):
-        raise ModelSourceError(
-            f"{adapter_dir}: adapter_config.json has init_lora_weights={init!r}: this adapter is only valid "
-            "on the residual base PEFT built when it was initialised (the principal components are "
-            "subtracted from the base), not on the original model, so merging it would give a wrong "
-            "model. Save it converted to a plain LoRA on the original base: "
-            "model.save_pretrained(DIR, path_initial_model_for_weight_conversion=INITIAL_ADAPTER_DIR) "
-            "where INITIAL_ADAPTER_DIR holds the adapter saved right after initialisation "
-            "(whisper-tune's training does this when it saves a PiSSA adapter)"
-        )
-    peft_type = str(config.get("peft_type", "LORA")).upper()
-    if peft_type != "LORA":
-        raise ModelSourceError(
-            f"{adapter_dir}: peft_type {peft_type} cannot be merged into the weights; whisper-tune merges "
-            "LoRA-family adapters (LoRA, DoRA, converted PiSSA)"
-        )
 
 
 def merge_adapter(
@@ -72,9 +47,6 @@ def merge_adapter(
     ``base`` (a spec or ``ResolvedModel``) replaces the base named in adapter_config.json.
     Written atomically: ``out_dir`` appears only once complete. Returns ``out_dir``.
     """
-    from whisper_tune.models import load_model, resolve_model
-    from whisper_tune.models.loading import merge_adapter_into
-
     adapter = Path(adapter_dir)
     if not (adapter / "adapter_config.json").is_file():
         raise ModelSourceError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from whisper_tune.errors import ModelSourceError
 from whisper_tune.formats.safetensors import has_safetensors, weight_files
+from whisper_tune.models.adapter_config import check_adapter_base
 from whisper_tune.models.resolve import ResolvedModel, resolve_model
 
 if TYPE_CHECKING:
@@ -55,8 +56,6 @@ def merge_adapter_into(
     original weights it would silently give a different model.
     """
     from peft import PeftModel
-
-    from whisper_tune.merge import check_adapter_base
 
     check_adapter_base(Path(adapter))
     try:

@@ -13,13 +13,13 @@ Specs, in the order they are tried:
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from whisper_tune.errors import ModelSourceError
+from whisper_tune.models.adapter_config import read_adapter_config
 from whisper_tune.models.cache import cache_root
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,7 @@ def _resolve_path(spec: str, path: Path) -> ResolvedModel:
 
 def _resolve_adapter(spec: str, path: Path) -> ResolvedModel:
     config_file = path / "adapter_config.json"
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelSourceError(f"{config_file}: not a readable adapter config ({exc})") from exc
+    config = read_adapter_config(path)
     base_spec = config.get("base_model_name_or_path")
     if not base_spec:
         raise ModelSourceError(
