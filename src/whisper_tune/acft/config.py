@@ -2,9 +2,9 @@
 
 It extends the generic loop's :class:`~whisper_tune.training.config.LoopConfig`, so the loop
 keys (learning_rate, epochs, batch_size, mixed_precision, save_every, resume, ...) are the
-same as ``train``'s and stay flat. Defaults are FUTO's (futo-org/whisper-acft; FACTS.md
-section 4): every parameter, Adam (AdamW with weight decay 0 is Adam), constant learning rate
-1e-6, 8 epochs, clips up to 29 s, no gradient clipping, no cross-entropy. Three deliberate
+same as ``train``'s and stay flat. Defaults are FUTO's (futo-org/whisper-acft; docs/ACFT.md):
+every parameter, Adam (AdamW with weight decay 0 is Adam), constant learning rate 1e-6,
+8 epochs, clips up to 29 s, no gradient clipping, no cross-entropy. Three deliberate
 departures, all settable back: batches of 8 (FUTO: 1) that share one context, a context
 sampler that also covers FUTO's deployed formulas, and a small share of full-context batches
 that anchor the model where it was already right (:mod:`whisper_tune.acft.context`).

@@ -2,7 +2,7 @@
 
 ACFT teaches the model to behave on a shortened encoder exactly as it does on the full one,
 so the contexts seen in training must cover the contexts whisper.cpp is given when the model
-is deployed. Four schemes are mixed (the first three from FACTS.md section 4):
+is deployed. Four schemes are mixed (the first three are FUTO's; docs/ACFT.md):
 
 ``jitter``
     FUTO's notebook: ``n = round(50 * seconds)`` plus an integer drawn uniformly from

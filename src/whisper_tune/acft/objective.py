@@ -1,6 +1,6 @@
 """The ACFT loss: make the short-context student's decoder match the full-context reference.
 
-FACTS.md section 4. Two copies of one model:
+FUTO's method (futo-org/whisper-acft; docs/ACFT.md). Two copies of one model:
 
 * the **reference** is frozen (eval mode, no gradients) and runs the normal encoder on the
   30-s padded features (3000 frames, 1500 positions);

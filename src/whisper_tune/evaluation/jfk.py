@@ -2,7 +2,7 @@
 
 The cut points lie in the pauses of the recording (found from its energy envelope), so each
 cut holds whole words: 1.9 to 4.9 s of speech, the length of a dictated phrase, where stock
-Whisper with a short encoder context loops (FACTS.md section 4).
+Whisper with a short encoder context loops (docs/ACFT.md).
 """
 
 from __future__ import annotations

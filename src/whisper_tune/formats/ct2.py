@@ -1,6 +1,6 @@
 """CTranslate2 ``model.bin``: the checkpoint format of CTranslate2 / faster-whisper.
 
-Layout (little-endian; see ../shared/FACTS.md section 3):
+Layout (little-endian; see docs/CTRANSLATE2.md):
 
     uint32 binary_version            (6)
     string spec_name                 ("WhisperSpec")

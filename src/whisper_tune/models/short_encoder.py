@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # torch is imported where it is used: the context arithmetic 
     import torch
     from torch import nn
 
-#: FUTO Keyboard's dynamic context: ceil(samples / 320) + 32, at least 160 (FACTS.md section 4).
+#: FUTO Keyboard's dynamic context: ceil(samples / 320) + 32, at least 160
+#: (docs/WHISPER_CPP_RUNTIME.md, "FUTO's apps as a whisper.cpp client").
 FUTO_OFFSET = 32
 FUTO_FLOOR = 160
 
