@@ -21,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO / ".." / "shared"
+sys.path.insert(0, str(REPO))
 CONTEXTS = ("full", "futo", "futo+8", "futo+32", "futo+64")
 
 
@@ -44,9 +46,10 @@ def main() -> int:
     # On a busy machine, extra threads spin against each other: 1 thread was 5x faster here.
     torch.set_num_threads(args.torch_threads or default_threads())
 
+    from tests.jfk_cuts import jfk_cuts  # a test helper: the repository root is on sys.path
+
     from whisper_tune.audio import load_audio
     from whisper_tune.evaluation.eval import evaluate, load_clips
-    from whisper_tune.evaluation.jfk import jfk_cuts
     from whisper_tune.export.exporter import export_ggml
     from whisper_tune.models import load_model, load_processor
     from whisper_tune.transcribe import DecodeOptions

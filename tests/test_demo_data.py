@@ -21,7 +21,6 @@ from whisper_tune.demo_data import (
     demo_split_dir,
     demo_terms,
     read_terms,
-    synthesize,
     term_hits,
 )
 from whisper_tune.errors import AudioError, DataError
@@ -198,14 +197,14 @@ def test_script_spoken_text_replaces_whole_terms_only(script) -> None:
     assert script.spoken_text("nginxes stay") == "nginxes stay"
 
 
-# --- synthesis -------------------------------------------------------------------------------
+# --- synthesis (scripts/make_demo_dataset.py: not part of the package) -------------------------------------------------------------------------------
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
 
 @needs_espeak
-def test_synthesize_writes_16k_mono_speech(tmp_path: Path) -> None:
-    out = synthesize("Deploy it to Kubernetes.", "en-us", 170, tmp_path / "k.wav")
+def test_synthesize_writes_16k_mono_speech(script, tmp_path: Path) -> None:
+    out = script.synthesize("Deploy it to Kubernetes.", "en-us", 170, tmp_path / "k.wav")
     info = audio_info(out)
     assert (info.sample_rate, info.channels) == (SAMPLE_RATE, 1)
     assert 0.8 < info.duration < 4.0
@@ -213,16 +212,16 @@ def test_synthesize_writes_16k_mono_speech(tmp_path: Path) -> None:
 
 
 @needs_espeak
-def test_synthesize_refuses_unknown_voice_and_bad_ranges(tmp_path: Path) -> None:
+def test_synthesize_refuses_unknown_voice_and_bad_ranges(script, tmp_path: Path) -> None:
     with pytest.raises(AudioError, match="espeak-ng failed"):
-        synthesize("hello", "xx-nonexistent", 160, tmp_path / "a.wav")
+        script.synthesize("hello", "xx-nonexistent", 160, tmp_path / "a.wav")
     with pytest.raises(AudioError, match="speed=20 is outside"):
-        synthesize("hello", "en-us", 20, tmp_path / "a.wav")
+        script.synthesize("hello", "en-us", 20, tmp_path / "a.wav")
     with pytest.raises(AudioError, match=r"use \.ogg or \.wav"):
-        synthesize("hello", "en-us", 160, tmp_path / "a.mp3")
+        script.synthesize("hello", "en-us", 160, tmp_path / "a.mp3")
     assert not (tmp_path / "a.wav").exists()
 
 
-def test_missing_espeak_is_a_clear_error(tmp_path: Path) -> None:
+def test_missing_espeak_is_a_clear_error(script, tmp_path: Path) -> None:
     with pytest.raises(AudioError, match="not found on PATH; install espeak-ng"):
-        synthesize("hello", "en-us", 160, tmp_path / "a.wav", executable="no-such-espeak-binary")
+        script.synthesize("hello", "en-us", 160, tmp_path / "a.wav", executable="no-such-espeak-binary")

@@ -3,28 +3,21 @@
 The clips live in ``whisper_tune/assets/demo_dataset/`` (``train/`` and ``heldout/``, audio
 plus a ``.txt`` transcript of the same stem, the layout ``manifest build`` pairs by name),
 with ``terms.txt`` (the domain terms) and ``clips.csv`` (voice, speed and pitch of every clip).
-They are generated once by ``scripts/make_demo_dataset.py`` with espeak-ng; the synthesis
-helpers here are what that script uses, so they are importable and testable on their own.
+They are generated once by ``scripts/make_demo_dataset.py`` with espeak-ng (the synthesis
+lives in that script: the demo only reads the bundled clips).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
-from whisper_tune.audio import resample, write_wav
-from whisper_tune.errors import AudioError, DataError
-from whisper_tune.whisper_constants import SAMPLE_RATE
+from whisper_tune.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +31,6 @@ CLIPS_FILE = "clips.csv"
 #: Columns of ``clips.csv``; ``file`` is relative to the dataset folder.
 CLIP_COLUMNS = ("file", "split", "sentence", "voice", "speed", "pitch", "text")
 
-ESPEAK = "espeak-ng"
-#: espeak-ng's documented ranges for -s (words per minute) and -p (pitch).
-SPEED_LIMITS = (80, 450)
-PITCH_LIMITS = (0, 99)
-#: Vorbis quality: 0.0 is best, 1.0 smallest. Measured on the held-out clips with stock
-#: tiny.en: 0.6-0.9 give the same WER as the wav within noise, 1.0 makes it loop (WER 142 %);
-#: 0.9 keeps the whole dataset under 2 MB.
-OGG_COMPRESSION = 0.9
 
 
 # --- the packaged dataset ------------------------------------------------------------------
@@ -151,97 +136,3 @@ def _words(text: str) -> list[str]:
 def _contains(words: list[str], needle: list[str]) -> bool:
     width = len(needle)
     return any(words[i : i + width] == needle for i in range(len(words) - width + 1))
-
-
-# --- synthesis (espeak-ng) ------------------------------------------------------------------
-
-
-def espeak_version(executable: str = ESPEAK) -> str:
-    """The first line of ``espeak-ng --version`` (raises :class:`AudioError` if not installed)."""
-    result = _run_espeak([_espeak_path(executable), "--version"])
-    return result.decode("utf-8", "replace").strip().splitlines()[0]
-
-
-def synthesize_samples(
-    text: str, voice: str, speed: int = 160, pitch: int = 50, executable: str = ESPEAK
-) -> np.ndarray:
-    """Speak ``text`` with espeak-ng; 16 kHz mono float32 samples.
-
-    ``voice`` is an espeak-ng voice with an optional variant (``en-us``, ``en-gb+f2``),
-    ``speed`` in words per minute and ``pitch`` 0-99 (espeak's default is 50).
-    """
-    import soundfile as sf
-
-    _check_range("speed", speed, SPEED_LIMITS, "words per minute")
-    _check_range("pitch", pitch, PITCH_LIMITS, "espeak-ng pitch")
-    if not text.strip():
-        raise AudioError("synthesize: the text is empty; give espeak-ng something to say")
-    command = [_espeak_path(executable), "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text]
-    wav = _run_espeak(command)
-    try:
-        samples, rate = sf.read(io.BytesIO(wav), dtype="float32")
-    except Exception as exc:  # soundfile raises several types for a bad stream
-        raise AudioError(f"espeak-ng voice {voice!r} produced no readable audio ({exc})") from exc
-    if samples.size == 0:
-        raise AudioError(f"espeak-ng voice {voice!r} produced no audio for {text!r}; check the voice name")
-    mono = samples.mean(axis=1) if samples.ndim > 1 else samples
-    return resample(np.ascontiguousarray(mono, dtype=np.float32), int(rate), SAMPLE_RATE)
-
-
-def synthesize(
-    text: str,
-    voice: str,
-    speed: int,
-    out_path: str | os.PathLike[str],
-    pitch: int = 50,
-    executable: str = ESPEAK,
-) -> Path:
-    """Speak ``text`` into ``out_path`` (.wav as 16-bit PCM, .ogg as Vorbis), atomically."""
-    samples = synthesize_samples(text, voice, speed, pitch, executable)
-    return write_clip(out_path, samples)
-
-
-def write_clip(path: str | os.PathLike[str], samples: np.ndarray) -> Path:
-    """Write 16 kHz mono audio by suffix: ``.ogg`` (Vorbis) or ``.wav`` (16-bit PCM)."""
-    import soundfile as sf
-
-    from whisper_tune.fileio import atomic_open
-
-    target = Path(path)
-    suffix = target.suffix.lower()
-    if suffix == ".wav":
-        write_wav(target, samples)
-    elif suffix == ".ogg":
-        with atomic_open(target, "wb") as handle:
-            sf.write(handle, np.asarray(samples, dtype=np.float32), SAMPLE_RATE, format="OGG",
-                     subtype="VORBIS", compression_level=OGG_COMPRESSION)
-    else:
-        raise AudioError(f"{target}: cannot write {suffix or 'a file without suffix'}; use .ogg or .wav")
-    return target
-
-
-def _espeak_path(executable: str) -> str:
-    found = shutil.which(executable)
-    if found is None:
-        raise AudioError(
-            f"{executable}: not found on PATH; install espeak-ng (e.g. `apt-get install espeak-ng`) "
-            "to synthesize speech"
-        )
-    return found
-
-
-def _run_espeak(command: list[str]) -> bytes:
-    try:
-        result = subprocess.run(command, capture_output=True, check=False, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AudioError(f"{command[0]}: could not run ({exc})") from exc
-    if result.returncode != 0:
-        message = result.stderr.decode("utf-8", "replace").strip() or f"exit status {result.returncode}"
-        raise AudioError(f"{' '.join(command[:-1])}: espeak-ng failed ({message})")
-    return result.stdout
-
-
-def _check_range(name: str, value: int, limits: tuple[int, int], what: str) -> None:
-    low, high = limits
-    if not low <= value <= high:
-        raise AudioError(f"synthesize: {name}={value} is outside {low}-{high} ({what})")

@@ -8,10 +8,10 @@ import struct
 
 import pytest
 
+from tests.jfk_cuts import jfk_cuts
 from whisper_tune.audio import write_wav
 from whisper_tune.cli.main import main
 from whisper_tune.data.manifest import ManifestRow, write_manifest
-from whisper_tune.evaluation.jfk import jfk_cuts
 
 
 @pytest.fixture(scope="module")

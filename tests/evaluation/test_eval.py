@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from tests.jfk_cuts import jfk_cuts
 from whisper_tune.errors import ConfigError
 from whisper_tune.evaluation.eval import evaluate
-from whisper_tune.evaluation.jfk import jfk_cuts
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, corpus_errors, edit_counts, total_errors, word_errors
+from whisper_tune.evaluation.metrics import (
+    ErrorCounts,
+    char_errors,
+    corpus_errors,
+    edit_counts,
+    total_errors,
+    word_errors,
+)
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import rewrite_ggml
+from tests.jfk_cuts import jfk_cuts
 from whisper_tune.errors import FormatError
 from whisper_tune.evaluation.eval import EvalClip
-from whisper_tune.evaluation.jfk import jfk_cuts
 from whisper_tune.verify import verify
 
 

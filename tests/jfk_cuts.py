@@ -1,5 +1,7 @@
 """Short cuts of jfk.wav (the shared test recording) with their words: a short-audio probe.
 
+A test and benchmark helper (tests, bench/verify.py), not part of the package.
+
 The cut points lie in the pauses of the recording (found from its energy envelope), so each
 cut holds whole words: 1.9 to 4.9 s of speech, the length of a dictated phrase, where stock
 Whisper with a short encoder context loops (docs/ACFT.md).
