@@ -61,7 +61,7 @@ def test_distillation_loss_falls(acft_run):
 
 
 def test_saved_model_reloads_with_the_acft_marker(acft_run, embedded_model):
-    from whisper_tune.export.naming import futo_name, identify
+    from whisper_tune.export.file_names import futo_name, identify
     from whisper_tune.models import load_model, load_processor
 
     result, _ = acft_run

@@ -45,7 +45,7 @@ from whisper_tune.whisper_constants import FULL_AUDIO_CTX, SAMPLE_RATE, SAMPLES_
 
 log = logging.getLogger(__name__)
 
-#: The marker export reads (whisper_tune.export.naming.identify).
+#: The marker export reads (whisper_tune.export.file_names.identify).
 MARKER_KEY = "whisper_tune"
 
 

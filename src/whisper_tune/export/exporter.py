@@ -30,9 +30,9 @@ from typing import IO, Any
 import numpy as np
 
 from whisper_tune.errors import ExportError, FormatError
+from whisper_tune.export.file_names import futo_name, identify, whisper_cpp_name
 from whisper_tune.export.mel import mel_filters
-from whisper_tune.export.names import ggml_name
-from whisper_tune.export.naming import futo_name, identify, whisper_cpp_name
+from whisper_tune.export.tensor_names import ggml_name
 from whisper_tune.export.vocab import load_special_tokens, load_vocab
 from whisper_tune.fileio import atomic_open, atomic_write_json, read_json_object
 from whisper_tune.formats.ggml import (

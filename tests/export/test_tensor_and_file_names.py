@@ -1,12 +1,12 @@
-"""export/names and export/naming: the rename table and the file names."""
+"""export/tensor_names (the HF -> GGML rename table) and export/file_names (whisper.cpp and FUTO file names)."""
 
 from __future__ import annotations
 
 import pytest
 
 from whisper_tune.errors import ExportError
-from whisper_tune.export.names import ggml_name
-from whisper_tune.export.naming import futo_name, identify, whisper_cpp_name
+from whisper_tune.export.tensor_names import ggml_name
+from whisper_tune.export.file_names import futo_name, identify, whisper_cpp_name
 
 
 @pytest.mark.parametrize(("hf", "ggml"), [
@@ -49,6 +49,8 @@ def _config(layers, width, vocab=51864, mels=80, decoder_layers=None, marker=Non
     (_config(32, 1280, vocab=51865), "large-v2"),
     (_config(32, 1280, vocab=51866, mels=128), "large-v3"),
     (_config(32, 1280, vocab=51866, mels=128, decoder_layers=4), "large-v3-turbo"),
+    (_config(32, 1280, vocab=51866, mels=128, decoder_layers=2), "distil-large-v3"),
+    (_config(12, 768, decoder_layers=2), "distil-small.en"),
     (_config(2, 64), "custom.en"),
 ])
 def test_size_from_dimensions(config, stem):
