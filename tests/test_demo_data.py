@@ -197,7 +197,7 @@ def test_script_spoken_text_replaces_whole_terms_only(script) -> None:
     assert script.spoken_text("nginxes stay") == "nginxes stay"
 
 
-# --- synthesis (scripts/make_demo_dataset.py: not part of the package) -------------------------------------------------------------------------------
+# --- synthesis (in scripts/make_demo_dataset.py, not in the package) --------------------
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from whisper_tune.errors import ExportError
-from whisper_tune.export.tensor_names import ggml_name
 from whisper_tune.export.file_names import futo_name, identify, whisper_cpp_name
+from whisper_tune.export.tensor_names import ggml_name
 
 
 @pytest.mark.parametrize(("hf", "ggml"), [

@@ -104,4 +104,4 @@ def corpus_errors(
     if not len(references) == len(hypotheses) == len(languages):
         raise ValueError(f"{len(references)} references, {len(hypotheses)} hypotheses and {len(languages)} languages")
     count = word_errors if unit == "word" else char_errors
-    return total_errors(count(ref, hyp, lang) for ref, hyp, lang in zip(references, hypotheses, languages))
+    return total_errors(count(ref, hyp, lang) for ref, hyp, lang in zip(references, hypotheses, languages, strict=True))
