@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from whisper_tune.errors import AudioError
+from whisper_tune.fileio import atomic_open
 from whisper_tune.whisper_constants import SAMPLE_RATE
 
 
@@ -75,8 +76,6 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RA
 def write_wav(path: str | os.PathLike[str], samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write 16-bit PCM wav atomically (used for clips, cuts and synthesized test audio)."""
     import soundfile as sf
-
-    from whisper_tune.fileio import atomic_open
 
     with atomic_open(path, "wb") as handle:
         sf.write(handle, np.asarray(samples, dtype=np.float32), sample_rate, format="WAV", subtype="PCM_16")

@@ -39,8 +39,21 @@ from torch import nn
 from whisper_tune.acft.config import AcftConfig
 from whisper_tune.acft.context import ContextSampler
 from whisper_tune.acft.objective import AcftBatch, AcftObjective, ProbeTokenizer, collate
+from whisper_tune.config import dump_yaml
+from whisper_tune.data.dataset import SpeechDataset, length_grouped_batches
+from whisper_tune.data.features import FeatureCache
+from whisper_tune.data.manifest import read_manifest
+from whisper_tune.data.training_data import resolve_manifest
 from whisper_tune.errors import DataError, TrainingError
+from whisper_tune.fileio import atomic_write_json
+from whisper_tune.merge import TOKENIZER_FILES
+from whisper_tune.models import load_model, load_processor, resolve_model
+from whisper_tune.models.hf_folder import set_generation_prompt
 from whisper_tune.models.short_encoder import FUTO_OFFSET, clamp_audio_ctx
+from whisper_tune.training.adapters import apply_method, portable_spec
+from whisper_tune.training.labels import training_language
+from whisper_tune.training.loop import run_loop
+from whisper_tune.transcribe.hf import SpecialTokens
 from whisper_tune.whisper_constants import FULL_AUDIO_CTX, SAMPLE_RATE, SAMPLES_PER_POSITION
 
 log = logging.getLogger(__name__)
@@ -91,10 +104,6 @@ class AcftTask:
     # --- Objective protocol ---------------------------------------------------------------
 
     def setup(self, accelerator: Any) -> nn.Module:
-        from whisper_tune.models import load_model, load_processor, resolve_model
-        from whisper_tune.training.adapters import apply_method
-        from whisper_tune.transcribe.hf import SpecialTokens
-
         cfg = self.config
         self.device = accelerator.device
         self.resolved = resolve_model(cfg.model)
@@ -116,8 +125,6 @@ class AcftTask:
         return _Student(self.adapted.model, self.objective)
 
     def batch_plan(self, epoch: int) -> list[list[int]]:
-        from whisper_tune.data.dataset import length_grouped_batches
-
         return length_grouped_batches(self.train.frames, self.config.batch_size, self.config.seed, epoch)
 
     def collate(self, indices: Sequence[int], step: int) -> AcftBatch:
@@ -150,7 +157,6 @@ class AcftTask:
 
     def save(self, module: nn.Module, out_dir: Path) -> None:
         student = module.student if isinstance(module, _Student) else module
-        from whisper_tune.training.labels import training_language
 
         language = training_language(self.special, [row.language for row in self.train.rows], self.config.language)
         save_acft_model(student, self.config, Path(out_dir), self.resolved.path, self.steps_done, language)
@@ -170,11 +176,6 @@ class AcftTask:
     # --- helpers ------------------------------------------------------------------------------
 
     def _load_split(self, manifest: Path, name: str, limit: int = 0) -> _Split:
-        from whisper_tune.data.dataset import SpeechDataset
-        from whisper_tune.data.features import FeatureCache
-        from whisper_tune.data.manifest import read_manifest
-        from whisper_tune.data.training_data import resolve_manifest
-
         rows = read_manifest(resolve_manifest(manifest))
         kept = [row for row in rows if row.duration <= self.config.max_clip_seconds]
         skipped = len(rows) - len(kept)
@@ -218,9 +219,6 @@ def save_acft_model(student: nn.Module, config: AcftConfig, out_dir: Path, sourc
                     language: str | None = None) -> Path:
     """Write ``student`` (LoRA merged into a copy) as a complete HF folder with the ACFT marker;
     its generation config decodes in ``language`` (the one the clips trained in) and the task."""
-    from whisper_tune.merge import TOKENIZER_FILES
-    from whisper_tune.models.hf_folder import set_generation_prompt
-
     model: Any = student  # a Whisper model or PEFT wrapper: save_pretrained is reached by name
     if hasattr(student, "merge_and_unload"):  # PEFT: merge a copy, training goes on
         model = copy.deepcopy(model).merge_and_unload()
@@ -235,15 +233,12 @@ def save_acft_model(student: nn.Module, config: AcftConfig, out_dir: Path, sourc
     marker.update({"acft": True, "acft_steps": int(steps), "base": _portable(config.model),
                    "acft_method": config.method})
     data[MARKER_KEY] = marker
-    from whisper_tune.fileio import atomic_write_json
 
     atomic_write_json(config_file, data)
     return out_dir
 
 
 def _portable(spec: str) -> str:
-    from whisper_tune.training.adapters import portable_spec
-
     return portable_spec(spec)
 
 
@@ -251,9 +246,6 @@ def run_acft(config: AcftConfig, config_yaml: str | None = None, accelerator: An
     """Run ACFT as configured; returns where the ACFT model is and what the run measured.
 
     ``accelerator``: an ``accelerate.Accelerator`` to use (default: one made from the config)."""
-    from whisper_tune.config import dump_yaml
-    from whisper_tune.training.loop import run_loop
-
     started = time.perf_counter()
     task = AcftTask(config)
     result = run_loop(task, config, accelerator, config_yaml=config_yaml or dump_yaml(config))

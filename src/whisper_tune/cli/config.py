@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from whisper_tune.errors import ConfigError
+
 #: --kind -> (module, config class, loader function taking (path, overrides)).
 KINDS: dict[str, tuple[str, str, str]] = {
     "train": ("whisper_tune.training.config", "TrainConfig", "load_train_config"),
@@ -43,7 +45,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _member(kind: str, which: int):
     import importlib
 
-    from whisper_tune.errors import ConfigError
 
     module_name = KINDS[kind][0]
     try:

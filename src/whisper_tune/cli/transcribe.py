@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from whisper_tune.errors import AudioError
 from whisper_tune.whisper_constants import FULL_AUDIO_CTX, POSITIONS_PER_SECOND
 
 
@@ -35,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from whisper_tune.errors import AudioError
     from whisper_tune.transcribe import DecodeOptions
 
     if args.audio_ctx is not None and not 1 <= args.audio_ctx <= FULL_AUDIO_CTX:

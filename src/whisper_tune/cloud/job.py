@@ -14,8 +14,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from whisper_tune.acft.config import AcftConfig
 from whisper_tune.config import from_dict
 from whisper_tune.errors import ConfigError
+from whisper_tune.hub.push import push_model
+from whisper_tune.training.config import TrainConfig
+from whisper_tune.training.tracking import metric_lines_tracker
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +27,11 @@ log = logging.getLogger(__name__)
 def job_config(spec: dict[str, Any], root: str | Path) -> Any:
     """The TrainConfig/AcftConfig of ``spec`` with its Volume paths placed under ``root``."""
     kind = spec.get("kind")
+    cls: type[TrainConfig] | type[AcftConfig]
     if kind == "train":
-        from whisper_tune.training.config import TrainConfig as cls
+        cls = TrainConfig
     elif kind == "acft":
-        from whisper_tune.acft.config import AcftConfig as cls  # type: ignore[assignment]
+        cls = AcftConfig
     else:
         raise ConfigError(f"job spec: unknown kind {kind!r}; expected train or acft")
     data = dict(spec["config"])
@@ -38,7 +43,6 @@ def job_config(spec: dict[str, Any], root: str | Path) -> Any:
 def run_job(spec: dict[str, Any], root: str | Path) -> dict[str, Any]:
     """Run the job; returns steps, scores and the result folders relative to the run folder."""
     from whisper_tune.training.loop import make_accelerator
-    from whisper_tune.training.tracking import metric_lines_tracker
 
     config = job_config(spec, root)
     log.info("%s run %s: output in %s", spec["kind"], spec["run"], config.output_dir)
@@ -60,8 +64,6 @@ def run_job(spec: dict[str, Any], root: str | Path) -> dict[str, Any]:
     summary.update(steps=result.steps, final_loss=result.final_loss, baseline=dict(result.baseline),
                    final=dict(result.final), model_dir=_relative(result.model_dir, config.output_dir))
     if config.push_to_hub and accelerator.is_main_process:
-        from whisper_tune.hub.push import push_model
-
         pushed = push_model(model_dir, config.push_to_hub, private=config.hub_private)
         summary["pushed"] = pushed.url
     return summary

@@ -24,9 +24,12 @@ from typing import Any
 
 import modal
 
+from whisper_tune.cli.main import configure_logging
 from whisper_tune.cloud import layout
 from whisper_tune.cloud.image import image_requirements, python_version
+from whisper_tune.cloud.job import run_job as body
 from whisper_tune.cloud.presets import PRESETS
+from whisper_tune.cloud.submit import submit_preset
 
 app = modal.App(layout.APP_NAME)
 
@@ -60,9 +63,6 @@ def secret(name: str = layout.DEFAULT_SECRET) -> modal.Secret:
 )
 def run_job(spec: dict[str, Any], root: str = layout.MOUNT) -> dict[str, Any]:
     """Run a staged train/ACFT job (see whisper_tune.cloud.job); the Volume is committed at the end."""
-    from whisper_tune.cli.main import configure_logging
-    from whisper_tune.cloud.job import run_job as body
-
     configure_logging(verbose=0, quiet=False)
     try:
         return body(spec, root)
@@ -75,8 +75,6 @@ def _entry(size: str, kind: str):
     def entry(data: str, validation: str = "", model: str = "", push_to_hub: str = "", output_dir: str = "",
               max_steps: int = 0, epochs: int = 0, gpu: str = "", timeout: str = "",
               secret_name: str = layout.DEFAULT_SECRET, overrides: str = "", dry_run: bool = False) -> None:
-        from whisper_tune.cloud.submit import submit_preset
-
         # This module as `modal run` imported it (maybe by file name): its app is the running one.
         submit_preset(sys.modules[__name__], size, kind, data=data, validation=validation, model=model,
                       push_to_hub=push_to_hub, output_dir=output_dir, max_steps=max_steps, epochs=epochs, gpu=gpu,

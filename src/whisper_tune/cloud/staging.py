@@ -35,7 +35,10 @@ from whisper_tune.cloud.layout import (
     run_folder,
 )
 from whisper_tune.config import to_dict
+from whisper_tune.data.manifest import read_manifest, write_manifest
+from whisper_tune.data.training_data import resolve_manifest
 from whisper_tune.errors import ConfigError
+from whisper_tune.fileio import atomic_write_text
 
 #: The data keys of each kind of run.
 MANIFEST_KEYS: dict[str, tuple[str, ...]] = {
@@ -121,10 +124,6 @@ def sha256_file(path: Path) -> str:
 
 def _stage_manifest(value: Path, staging_dir: Path) -> tuple[str, list[Upload], int]:
     """Upload plan of one manifest (or saved dataset): its clips by content, then itself."""
-    from whisper_tune.data.manifest import read_manifest, write_manifest
-    from whisper_tune.data.training_data import resolve_manifest
-    from whisper_tune.fileio import atomic_write_text
-
     rows = read_manifest(resolve_manifest(value))
     audio_dir = staging_dir / AUDIO_DIR
     uploads, staged = [], []

@@ -19,10 +19,21 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from whisper_tune.acft.config import load_acft_config
 from whisper_tune.cloud import layout
+from whisper_tune.cloud.image import image_requirements, python_version
+from whisper_tune.cloud.job import run_job
+from whisper_tune.cloud.presets import preset
 from whisper_tune.cloud.staging import StagedJob, describe_size, stage_job
+from whisper_tune.cloud.volume_io import (
+    DirectoryVolume,
+    download_run,
+    missing_uploads,
+    upload,
+)
 from whisper_tune.errors import CloudError, WhisperTuneError
 from whisper_tune.extras import require
+from whisper_tune.training.config import load_train_config
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +59,6 @@ def submit(kind: str, config: Any, options: layout.CloudOptions) -> dict[str, An
 
 def execute(modal_app: Any, staged: StagedJob, options: layout.CloudOptions) -> dict[str, Any]:
     """Inside a running app: upload what is missing, run the job, download its folder."""
-    from whisper_tune.cloud.volume_io import download_run, missing_uploads, upload
-
     volume = modal_app.volume
     missing = missing_uploads(volume, staged.uploads)
     log.info("uploading %d new files (%s); %d already on the Volume", len(missing),
@@ -68,13 +77,6 @@ def execute(modal_app: Any, staged: StagedJob, options: layout.CloudOptions) -> 
 def run_on_directory(kind: str, config: Any, volume_root: Path, through_modal: bool = True) -> dict[str, Any]:
     """The cloud path with a local folder as the Volume and the function run in this process:
     through Modal's ``.local()`` (the default), or the body itself where modal is not installed."""
-    from whisper_tune.cloud.volume_io import (
-        DirectoryVolume,
-        download_run,
-        missing_uploads,
-        upload,
-    )
-
     volume = DirectoryVolume(volume_root)
     with tempfile.TemporaryDirectory(prefix="whisper-tune-cloud-") as staging:
         staged = stage_job(kind, config, Path(staging))
@@ -85,8 +87,6 @@ def run_on_directory(kind: str, config: Any, volume_root: Path, through_modal: b
 
         summary = modal_app.run_job.local(staged.spec, str(volume_root))
     else:
-        from whisper_tune.cloud.job import run_job
-
         summary = run_job(staged.spec, volume_root)
     download_run(volume, staged.run, staged.local_output)
     return summary
@@ -134,8 +134,6 @@ def _first_line(exc: BaseException) -> str:
 
 def plan_text(staged: StagedJob, options: layout.CloudOptions, config: Any) -> str:
     """The plan: GPU, image, Volume paths, uploads and their size, what comes back."""
-    from whisper_tune.cloud.image import image_requirements, python_version
-
     requirements = image_requirements()
     torch_pin = next((r for r in requirements if r.startswith("torch")), "torch")
     mount = layout.MOUNT
@@ -175,8 +173,6 @@ def submit_preset(modal_app: Any, size: str, kind: str, *, data: str, validation
                   dry_run: bool = False) -> None:
     """A Modal app entry (``modal run ...::base_en_acft_app``) inside the running ``modal_app``:
     the preset, the options, then upload, run and download as :func:`submit` does."""
-    from whisper_tune.cloud.presets import preset
-
     try:
         chosen = preset(size)
         items = [*chosen.overrides(kind), f"train_manifest={data}"]
@@ -202,11 +198,7 @@ def submit_preset(modal_app: Any, size: str, kind: str, *, data: str, validation
 
 def _load(kind: str, overrides: list[str]) -> Any:
     if kind == "acft":
-        from whisper_tune.acft.config import load_acft_config
-
         return load_acft_config(None, overrides)
-    from whisper_tune.training.config import load_train_config
-
     return load_train_config(None, overrides)
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from whisper_tune.audio import write_wav
 from whisper_tune.data.manifest import COLUMN_ALIASES, cell_text, has_undecodable, read_table
 from whisper_tune.data.report import Problem
 from whisper_tune.errors import DataError
@@ -459,8 +460,6 @@ def _write_hf_audio(value: object, target: Path, where: str, clip_id: str) -> Pr
     """Decode one ``audio`` cell (bytes, a path or an array) and write it as wav."""
     import numpy as np
     import soundfile as sf
-
-    from whisper_tune.audio import write_wav
 
     try:
         if isinstance(value, dict) and value.get("array") is not None:

@@ -22,6 +22,9 @@ import logging
 import os
 from pathlib import Path
 
+from whisper_tune.data.build import build_manifest
+from whisper_tune.data.features import cache_base
+from whisper_tune.data.sources import SourceOptions
 from whisper_tune.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -67,10 +70,6 @@ def resolve_manifest(spec: str | os.PathLike[str]) -> Path:
 def extract_dataset(source: str, split: str | None) -> Path:
     """Build (once) and return the manifest of a Hub or saved dataset in the cache folder."""
     from filelock import FileLock
-
-    from whisper_tune.data.build import build_manifest
-    from whisper_tune.data.features import cache_base
-    from whisper_tune.data.sources import SourceOptions
 
     folder = cache_base() / "datasets" / _cache_key(source, split)
     manifest = folder / "manifest.csv"

@@ -17,11 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from whisper_tune.audio import load_audio
+from whisper_tune.data.manifest import read_manifest
 from whisper_tune.errors import ConfigError, DataError
 from whisper_tune.evaluation.contexts import contexts_for, parse_audio_ctx
 from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, total_errors, word_errors
+from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.models import load_model, load_processor
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
+from whisper_tune.whispercpp import aligned_options, transcribe_ggml
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +116,6 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
     def write(self, report_dir: str | os.PathLike[str], stem: str = "eval") -> tuple[Path, Path]:
-        from whisper_tune.fileio import atomic_write_json, atomic_write_text
-
         folder = Path(report_dir)
         json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
         atomic_write_json(json_path, self.to_dict())
@@ -122,9 +125,6 @@ class EvalReport:
 
 def load_clips(manifest: str | os.PathLike[str], limit: int | None = None) -> list[EvalClip]:
     """Clips of a manifest (see :mod:`whisper_tune.data.manifest`), audio decoded to 16 kHz mono."""
-    from whisper_tune.audio import load_audio
-    from whisper_tune.data.manifest import read_manifest
-
     rows = read_manifest(manifest)
     if not rows:
         raise DataError(f"{manifest}: the manifest lists no clips")
@@ -164,8 +164,6 @@ def evaluate(
     else:
         model, processor = hf_model, hf_processor
         if model is None or processor is None:
-            from whisper_tune.models import load_model, load_processor
-
             model, processor = load_model(model_spec), load_processor(model_spec)
             started = time.perf_counter()
         transcripts = decode_hf(model, processor, arrays, contexts, options, sources=[c.id for c in clips])
@@ -179,8 +177,7 @@ def evaluate(
 def decode_hf(model: Any, processor: Any, clips: Sequence[np.ndarray], contexts: Sequence[int | None],
               options: DecodeOptions, sources: Sequence[str] | None = None) -> list[Transcript]:
     """HF decoding with whisper.cpp's token cap, so loops compare token for token."""
-    from whisper_tune.transcribe.hf import transcribe_clip_contexts
-    from whisper_tune.whispercpp import aligned_options
+    from whisper_tune.transcribe.hf import transcribe_clip_contexts  # torch: eval on whisper.cpp needs none
 
     aligned = aligned_options(options, int(model.config.max_target_positions))
     return transcribe_clip_contexts(model, processor, clips, contexts, aligned, sources=sources)
@@ -189,8 +186,6 @@ def decode_hf(model: Any, processor: Any, clips: Sequence[np.ndarray], contexts:
 def decode_whispercpp(model_path: str | os.PathLike[str], clips: Sequence[np.ndarray], contexts: Sequence[int | None],
                       options: DecodeOptions, *, timeout: float | None = None, sources: Sequence[str] | None = None,
                       suppress_tokens: Sequence[int] | None = None) -> list[Transcript]:
-    from whisper_tune.whispercpp import transcribe_ggml
-
     return transcribe_ggml(model_path, clips, options, contexts, timeout, sources,
                            suppress_tokens=suppress_tokens)
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
+from whisper_tune.models.hf_folder import english_spelling_mapping
+
 Normalizer = Callable[[str], str]
 
 
 @lru_cache(maxsize=1)
 def _english() -> Normalizer:
     from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
-
-    from whisper_tune.models.hf_folder import english_spelling_mapping
 
     return EnglishTextNormalizer(english_spelling_mapping())
 

@@ -29,6 +29,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from whisper_tune import __version__
 from whisper_tune.errors import ExportError, FormatError
 from whisper_tune.export.file_names import futo_name, identify, whisper_cpp_name
 from whisper_tune.export.mel import mel_filters
@@ -54,6 +55,8 @@ from whisper_tune.formats.safetensors import (
     index_tensors,
     weight_files,
 )
+from whisper_tune.merge import merge_adapter
+from whisper_tune.models.resolve import resolve_model
 from whisper_tune.whisper_constants import (
     MEL_BINS,
     OUTPUT_PROJECTION,
@@ -193,13 +196,11 @@ def _merged_model_dir(
     if folder is not None and adapter is None:
         yield folder, str(folder), None
         return
-    from whisper_tune.models.resolve import resolve_model
 
     resolved = resolve_model(str(model_spec))
     if adapter is None and resolved.adapter is None:
         yield resolved.path, resolved.describe(), None
         return
-    from whisper_tune.merge import merge_adapter
 
     if adapter is not None and resolved.adapter is not None:
         raise ExportError(f"{model_spec} is itself an adapter; give either an adapter as MODEL or --adapter, not both")
@@ -213,8 +214,8 @@ def _merged_model_dir(
 def _plain_hf_folder(model_spec: str | os.PathLike[str]) -> Path | None:
     """``model_spec`` itself when it is an HF folder with safetensors weights, else None.
 
-    Such a folder needs no resolving, and skipping the resolver skips importing torch
-    (``whisper_tune.models`` imports it), which is most of a small export's time and memory.
+    Such a folder needs no resolving (the resolver may rebuild or download a model, and
+    merging an adapter loads torch, which is most of a small export's time and memory).
     """
     folder = Path(model_spec).expanduser()
     if not folder.is_dir() or (folder / "adapter_config.json").exists() or (folder / "model.bin").exists():
@@ -504,8 +505,6 @@ def _progress(total: int, label: str) -> Iterator[Any]:
 
 
 def _sidecar(result: ExportResult) -> dict[str, Any]:
-    from whisper_tune import __version__
-
     return {
         "file": result.path.name,
         "format": "whisper.cpp GGML",

@@ -26,9 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from whisper_tune.cloud.staging import describe_size
 from whisper_tune.errors import CloudError, DataError, WhisperTuneError
 from whisper_tune.extras import require
 from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.hub.card import gather_facts, model_card
+from whisper_tune.merge import TOKENIZER_FILES, merge_adapter
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +62,6 @@ def push_model(folder: str | os.PathLike[str], repo_id: str, *, private: bool = 
     with tempfile.TemporaryDirectory(prefix="whisper-tune-push-") as temporary:
         work = Path(temporary)
         if (model_dir / "adapter_config.json").is_file():
-            from whisper_tune.merge import merge_adapter
-
             log.info("merging the adapter %s into its base before pushing", model_dir)
             model_dir = merge_adapter(model_dir, work / "merged")
         files = stage_files(model_dir, run_dir, work / "upload", repo_id, ggml, language)
@@ -104,9 +105,6 @@ def resolve_token(token: str | None, hub: Any) -> str:
 def stage_files(model_dir: Path, run_dir: Path | None, target: Path, repo_id: str, ggml: list[Path],
                 language: str | None) -> list[str]:
     """Copy or write every file of the push into ``target``; returns their names."""
-    from whisper_tune.hub.card import gather_facts, model_card
-    from whisper_tune.merge import TOKENIZER_FILES
-
     target.mkdir(parents=True)
     facts = gather_facts(repo_id, model_dir, run_dir, ggml)
     weights = sorted(p.name for p in model_dir.iterdir()
@@ -156,8 +154,6 @@ def _ggml_files(model_dir: Path, run_dir: Path | None, given: list[Path]) -> lis
 
 
 def _size(folder: Path) -> str:
-    from whisper_tune.cloud.staging import describe_size
-
     return describe_size(sum(p.stat().st_size for p in folder.iterdir()))
 
 

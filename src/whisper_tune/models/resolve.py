@@ -21,6 +21,7 @@ from pathlib import Path
 from whisper_tune.errors import ModelSourceError
 from whisper_tune.models.adapter_config import read_adapter_config
 from whisper_tune.models.cache import cache_root
+from whisper_tune.models.ct2_import import import_ct2
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,6 @@ def _ct2_cache_key(path: Path) -> str:
 
 def _rebuild_ct2(source: Path, key: str) -> Path:
     from filelock import FileLock
-
-    from whisper_tune.models.ct2_import import import_ct2
 
     target = cache_root() / "models" / key
     if (target / "model.safetensors").is_file():

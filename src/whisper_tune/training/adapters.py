@@ -28,6 +28,7 @@ from torch import nn
 
 from whisper_tune.errors import ConfigError
 from whisper_tune.fileio import atomic_directory, atomic_write_json
+from whisper_tune.merge import TOKENIZER_FILES
 from whisper_tune.training.config import LoraConfig
 
 log = logging.getLogger(__name__)
@@ -160,8 +161,6 @@ def portable_spec(spec: str) -> str:
 
 
 def _copy_tokenizer_files(base_dir: Path, target: Path) -> None:
-    from whisper_tune.merge import TOKENIZER_FILES
-
     for name in TOKENIZER_FILES:
         if (Path(base_dir) / name).is_file():
             shutil.copyfile(Path(base_dir) / name, target / name)

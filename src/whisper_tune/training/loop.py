@@ -57,8 +57,9 @@ import torch
 from torch import nn
 
 from whisper_tune.config import to_dict
+from whisper_tune.devices import pick_device, supported_precision
 from whisper_tune.errors import TrainingError
-from whisper_tune.fileio import atomic_write_text
+from whisper_tune.fileio import atomic_directory, atomic_write_text
 from whisper_tune.training.checkpoint import (
     TrainerState,
     latest_checkpoint,
@@ -66,7 +67,8 @@ from whisper_tune.training.checkpoint import (
     save_checkpoint,
 )
 from whisper_tune.training.config import LoopConfig
-from whisper_tune.training.tracking import end_tracking, log_record, start_tracking
+from whisper_tune.training.report import write_report
+from whisper_tune.training.tracking import accelerator_arguments, end_tracking, log_record, start_tracking
 
 if TYPE_CHECKING:  # rich is imported only when a bar is shown
     from rich.progress import Progress, TaskID
@@ -124,9 +126,6 @@ class LoopResult:
 def make_accelerator(config: LoopConfig, extra_trackers: list[Any] | None = None) -> Any:
     """An ``accelerate.Accelerator`` for the configured device, precision and trackers."""
     from accelerate import Accelerator
-
-    from whisper_tune.devices import pick_device, supported_precision
-    from whisper_tune.training.tracking import accelerator_arguments
 
     cpu = config.device == "cpu"
     device = torch.device("cpu") if cpu else pick_device(None if config.device == "auto" else config.device)
@@ -386,8 +385,6 @@ class _Runner:
         return False
 
     def _save_result(self, target: Path) -> None:
-        from whisper_tune.fileio import atomic_directory
-
         with atomic_directory(target) as staging:
             self.objective.save(self.module, staging)
 
@@ -408,8 +405,6 @@ class _Runner:
         log_record(self.acc, record)
 
     def _finish(self) -> LoopResult:
-        from whisper_tune.training.report import write_report
-
         evals = [r for r in self.state.history if r.get("event") == "eval"]
         result = LoopResult(
             output_dir=self.output_dir,

@@ -19,11 +19,26 @@ from typing import Any
 import torch
 from torch import nn
 
+from whisper_tune.audio import load_audio
 from whisper_tune.config import dump_yaml
+from whisper_tune.data.dataset import SpeechDataset
+from whisper_tune.data.features import FeatureCache
+from whisper_tune.data.manifest import read_manifest
+from whisper_tune.data.training_data import resolve_manifest
 from whisper_tune.errors import ConfigError
 from whisper_tune.evaluation.metrics import corpus_errors
+from whisper_tune.merge import merge_adapter
+from whisper_tune.models import load_model, load_processor, resolve_model
+from whisper_tune.models.hf_folder import set_generation_prompt
+from whisper_tune.models.short_encoder import encode_short, futo_audio_ctx
+from whisper_tune.training.adapters import apply_method, save_trained
+from whisper_tune.training.batching import BatchSettings, TrainingData
 from whisper_tune.training.config import TrainConfig
+from whisper_tune.training.labels import clip_prompts, encode_transcripts, training_language
 from whisper_tune.training.loop import LoopResult, run_loop
+from whisper_tune.transcribe.hf import SpecialTokens, transcribe_clip_contexts
+from whisper_tune.transcribe.types import DecodeOptions
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +99,6 @@ class WhisperLoss(nn.Module):
         return torch.stack([self.encoder_cache[(clip, n_ctx)] for clip in ids])
 
     def _encode(self, features: torch.Tensor, n_ctx: int) -> torch.Tensor:
-        from whisper_tune.models.short_encoder import encode_short
-        from whisper_tune.whisper_constants import FULL_AUDIO_CTX
-
         if n_ctx >= FULL_AUDIO_CTX:
             return self.whisper.model.encoder(features).last_hidden_state
         return encode_short(self.whisper, features, n_ctx)
@@ -120,9 +132,6 @@ class FineTuneObjective:
     """Supervised fine-tuning on a manifest (the loop's Objective)."""
 
     def __init__(self, config: TrainConfig) -> None:
-        from whisper_tune.data.manifest import read_manifest
-        from whisper_tune.data.training_data import resolve_manifest
-
         self.config = config
         # Read the manifests first: a bad path or row fails before any model is loaded. A
         # dataset (hf:OWNER/NAME, a save_to_disk folder) becomes a manifest here, once.
@@ -138,15 +147,6 @@ class FineTuneObjective:
     # --- Objective -------------------------------------------------------------------------
 
     def setup(self, accelerator: Any) -> nn.Module:
-        from whisper_tune.data.dataset import SpeechDataset
-        from whisper_tune.data.features import FeatureCache
-        from whisper_tune.models import load_model, load_processor, resolve_model
-        from whisper_tune.models.hf_folder import set_generation_prompt
-        from whisper_tune.training.adapters import apply_method
-        from whisper_tune.training.batching import BatchSettings, TrainingData
-        from whisper_tune.training.labels import training_language
-        from whisper_tune.transcribe.hf import SpecialTokens
-
         cfg = self.config
         self.resolved = resolve_model(cfg.model)  # every rank resolves; the resolver holds a file lock
         if self.resolved.adapter is not None:
@@ -186,7 +186,6 @@ class FineTuneObjective:
     def evaluate(self, module: nn.Module) -> dict[str, float]:
         if not self.validation_rows:
             return {}
-        from whisper_tune.models.short_encoder import futo_audio_ctx
 
         scores: dict[str, float] = {}
         if self.config.eval_audio_ctx in ("full", "both"):
@@ -197,8 +196,6 @@ class FineTuneObjective:
         return scores
 
     def save(self, module: nn.Module, out_dir: Path) -> None:
-        from whisper_tune.training.adapters import save_trained
-
         save_trained(self.adapted, out_dir, self.config.model, self.resolved.path)
 
     def summary_info(self) -> dict[str, str]:
@@ -216,8 +213,6 @@ class FineTuneObjective:
     # --- helpers ---------------------------------------------------------------------------
 
     def _examples(self) -> list[Any]:
-        from whisper_tune.training.labels import clip_prompts, encode_transcripts
-
         cfg = self.config
         rows = self.train_rows
         ids = [r.id for r in rows]
@@ -227,15 +222,9 @@ class FineTuneObjective:
                                   cfg.timestamps, cfg.max_label_tokens)
 
     def _load_validation_audio(self) -> None:
-        from whisper_tune.audio import load_audio
-
         self.validation_audio = [load_audio(row.audio) for row in self.validation_rows]
 
     def _score(self, contexts: Sequence[int | None], suffix: str) -> dict[str, float]:
-        from whisper_tune.training.labels import training_language
-        from whisper_tune.transcribe.hf import transcribe_clip_contexts
-        from whisper_tune.transcribe.types import DecodeOptions
-
         # The clips' own language when they share one (a multilingual model must not guess it).
         language = training_language(self.special, [r.language for r in self.validation_rows], self.config.language)
         options = DecodeOptions(language=language or self.config.language, task=self.config.task)
@@ -282,8 +271,6 @@ def _merge(loop: LoopResult, config: TrainConfig, accelerator: Any) -> Path | No
 
     target = Path(config.output_dir) / MERGED_DIR
     if PartialState().is_main_process:
-        from whisper_tune.merge import merge_adapter
-
         merge_adapter(loop.model_dir, target)
     PartialState().wait_for_everyone()
     return target

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from whisper_tune.extras import require
 from whisper_tune.training.config import LoopConfig
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,6 @@ def accelerator_arguments(config: LoopConfig, extra: list[Any] | None = None) ->
     """``log_with``/``project_dir`` for ``Accelerator(...)``: the configured tracker plus ``extra``."""
     trackers: list[Any] = list(extra or [])
     if config.report_to != "none":
-        from whisper_tune.extras import require
-
         require(config.report_to, f"report_to={config.report_to}")
         trackers.append(config.report_to)
     if not trackers:

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from whisper_tune.audio import load_audio
+from whisper_tune.devices import pick_device
 from whisper_tune.errors import ModelSourceError
+from whisper_tune.models import load_model, load_processor
 from whisper_tune.models.short_encoder import clamp_audio_ctx, encode_short
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 from whisper_tune.whisper_constants import FULL_AUDIO_CTX, SAMPLE_RATE
@@ -239,10 +242,6 @@ def transcribe_files(
     device: str | None = None,
 ) -> list[Transcript]:
     """Load a model and transcribe audio files (any format :func:`load_audio` reads)."""
-    from whisper_tune.audio import load_audio
-    from whisper_tune.devices import pick_device
-    from whisper_tune.models import load_model, load_processor
-
     clips = [load_audio(path) for path in paths]  # fail on bad audio before loading a model
     torch_device = pick_device(device)
     model = load_model(model_spec, device=torch_device)

@@ -28,6 +28,8 @@ from whisper_tune.errors import ExportError, FormatError, ModelSourceError
 from whisper_tune.export.vocab import load_special_tokens
 from whisper_tune.fileio import atomic_write_json, atomic_write_text
 from whisper_tune.formats.safetensors import SINGLE_FILE, has_safetensors, tensor_locations
+from whisper_tune.models import resolve_model
+from whisper_tune.models.hf_folder import write_tokenizer_files
 from whisper_tune.whisper_constants import (
     ENGLISH_ONLY_VOCAB,
     N_TEXT_CTX,
@@ -106,7 +108,6 @@ def _model_folder(spec: str | os.PathLike[str]) -> Path:
     path = Path(spec).expanduser()
     if path.is_dir() and (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
         return path.resolve()
-    from whisper_tune.models import resolve_model
 
     return resolve_model(str(spec)).path
 
@@ -299,8 +300,6 @@ def _apply_fixes(folder: Path) -> list[str]:
 
 def _write_missing_tokenizer_files(folder: Path, missing: list[str], vocab_size: int) -> list[str]:
     """Write only the missing files (the others may be hand-edited; leave them alone)."""
-    from whisper_tune.models.hf_folder import write_tokenizer_files
-
     tokenizer_json = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory() as tmp:
         try:

@@ -26,11 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from whisper_tune.audio import load_audio
 from whisper_tune.errors import DataError, FormatError, WhisperCppError
 from whisper_tune.evaluation.contexts import FUTO_DEPLOYED, SHORT_AUDIO_SWEEP, contexts_for
 from whisper_tune.evaluation.eval import EvalClip, decode_hf, decode_whispercpp, load_clips
 from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, corpus_errors, word_errors
+from whisper_tune.export.exporter import hparams_from_config
+from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.formats.ggml import read_ggml, validate_ggml
+from whisper_tune.models import load_model, load_processor, resolve_model
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 
 log = logging.getLogger(__name__)
@@ -136,8 +141,6 @@ class VerifyReport:
         return "\n".join(lines) + "\n"
 
     def write(self, report_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-        from whisper_tune.fileio import atomic_write_json, atomic_write_text
-
         folder = Path(report_dir)
         atomic_write_json(folder / "verify.json", self.to_dict())
         atomic_write_text(folder / "verify.md", self.to_markdown())
@@ -168,7 +171,6 @@ def verify(
     if max_wer_delta < 0:
         raise DataError(f"max_wer_delta is {max_wer_delta}; expected 0 or more (0.02 = 2 WER points)")
     eval_clips = _as_clips(clips)
-    from whisper_tune.models import resolve_model
 
     resolved = resolve_model(str(reference_spec))  # bad spec: an input error before any work
     report = VerifyReport(path.resolve(), str(reference_spec), False, "", "integrity", max_wer_delta,
@@ -188,9 +190,6 @@ def verify(
 
 def _integrity(path: Path, reference_dir: Path, report: VerifyReport) -> bool:
     import json
-
-    from whisper_tune.export.exporter import hparams_from_config
-    from whisper_tune.formats.ggml import read_ggml, validate_ggml
 
     try:
         ggml = read_ggml(path)
@@ -222,8 +221,6 @@ def _integrity(path: Path, reference_dir: Path, report: VerifyReport) -> bool:
 
 def _compare(path: Path, reference_spec: Any, clips: list[EvalClip], options: DecodeOptions, timeout: float | None,
              short_audio: bool, report: VerifyReport, hf_model: Any, hf_processor: Any) -> None:
-    from whisper_tune.models import load_model, load_processor
-
     model = hf_model if hf_model is not None else load_model(reference_spec)
     processor = hf_processor if hf_processor is not None else load_processor(reference_spec)
     suppress = list(model.generation_config.suppress_tokens or [])
@@ -343,8 +340,6 @@ def _short_audio(path: Path, clips: list[EvalClip], options: DecodeOptions, time
 
 
 def _as_clips(clips: Any) -> list[EvalClip]:
-    from whisper_tune.audio import load_audio
-
     if isinstance(clips, (str, os.PathLike)):
         return load_clips(clips)
     items = list(clips)

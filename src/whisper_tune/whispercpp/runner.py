@@ -38,9 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from whisper_tune.audio import load_audio
 from whisper_tune.errors import WhisperCppError
+from whisper_tune.formats.ggml import read_ggml
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 from whisper_tune.whisper_constants import N_TEXT_CTX, SAMPLE_RATE
+from whisper_tune.whispercpp.suppress import plan_suppression
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +149,6 @@ def transcribe_ggml(
     it is off). ``timeout`` bounds the whole run (default: 60 s + 30 s per clip). Raises
     :class:`WhisperCppRunError` on a crash, abort, hang or failed load.
     """
-    from whisper_tune.formats.ggml import read_ggml
-
     path = _existing_model(model_path)
     contexts = list(contexts) if contexts is not None else [options.audio_ctx] * len(clips)
     if len(contexts) != len(clips):
@@ -188,8 +189,6 @@ def transcribe_ggml_files(
     **kwargs: Any,
 ) -> list[Transcript]:
     """Load audio files (any format :func:`load_audio` reads) and decode them with whisper.cpp."""
-    from whisper_tune.audio import load_audio
-
     _existing_model(model_path)  # before decoding any audio
     clips = [load_audio(p) for p in audio_paths]
     return transcribe_ggml(model_path, clips, options, sources=[str(p) for p in audio_paths], **kwargs)
@@ -209,7 +208,6 @@ def _existing_model(model_path: str | os.PathLike[str]) -> Path:
 def _suppress_plan(vocab: Sequence[bytes], suppress_tokens: Iterable[int] | None) -> dict[str, Any]:
     if suppress_tokens is None:
         return {"suppress_nst": True, "regex": None}
-    from whisper_tune.whispercpp.suppress import plan_suppression
 
     plan = plan_suppression(vocab, suppress_tokens)
     return {"suppress_nst": plan.suppress_nst, "regex": plan.regex}
