@@ -12,7 +12,7 @@ from torch import nn
 from whisper_tune.errors import TrainingError
 from whisper_tune.training.checkpoint import list_checkpoints
 from whisper_tune.training.config import LoopConfig
-from whisper_tune.training.loop import Objective, run_loop
+from whisper_tune.training.loop import TrainingTask, run_loop
 
 
 class _Sum(nn.Module):
@@ -75,7 +75,7 @@ def _config(tmp_path, **kw) -> LoopConfig:
 
 
 def test_least_squares_objective_satisfies_the_protocol():
-    assert isinstance(LeastSquares(), Objective)
+    assert isinstance(LeastSquares(), TrainingTask)
 
 
 def test_loop_trains_and_writes_its_outputs(tmp_path):

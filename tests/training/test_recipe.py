@@ -12,7 +12,7 @@ import pytest
 
 from whisper_tune.models import load_model, load_processor
 from whisper_tune.training.config import load_train_config
-from whisper_tune.training.recipe import FineTuneObjective, train
+from whisper_tune.training.recipe import FineTuneTask, train
 
 METHOD_SETTINGS = {
     "lora": ["learning_rate=1e-3"],
@@ -40,7 +40,7 @@ def test_method_lowers_validation_wer_and_merges(method, demo_manifests, tmp_pat
 
     # The merged folder (adapter + ORIGINAL base, written by whisper_tune.merge) decodes the
     # validation clips like the trained model did in its best evaluation.
-    objective = FineTuneObjective(config)
+    objective = FineTuneTask(config)
     merged = load_model(str(result.merged_dir))
     from whisper_tune.audio import load_audio
     from whisper_tune.training.recipe import error_rates

@@ -24,7 +24,7 @@ from whisper_tune.audio import SAMPLE_RATE, write_wav
 from whisper_tune.export.exporter import export_ggml
 from whisper_tune.formats.ggml import validate_ggml
 from whisper_tune.training.config import load_train_config
-from whisper_tune.training.recipe import FineTuneObjective, train
+from whisper_tune.training.recipe import FineTuneTask, train
 from whisper_tune.whisper_constants import MULTILINGUAL_VOCAB, special_ids
 
 IDS = special_ids(MULTILINGUAL_VOCAB)
@@ -50,7 +50,7 @@ def multilingual_run(tmp_path_factory) -> dict[str, object]:
         f"model={model}", f"train_manifest={manifest}", "validation_manifest=null", f"output_dir={root / 'run'}",
         "method=lora", "max_steps=2", "batch_size=2", "learning_rate=1e-3", "device=cpu", "progress=false",
         "merge=true"])
-    objective = FineTuneObjective(config)
+    objective = FineTuneTask(config)
     objective.setup(SimpleNamespace(device=torch.device("cpu"), is_main_process=True))
     batch = objective.collate([0, 1], 0)
     result = train(config)

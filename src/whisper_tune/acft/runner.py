@@ -1,4 +1,4 @@
-"""``run_acft``: ACFT as an Objective of the one training loop (:mod:`whisper_tune.training.loop`).
+"""``run_acft``: ACFT as an TrainingTask of the one training loop (:mod:`whisper_tune.training.loop`).
 
 The loop owns optimizer, mixed precision, accumulation, checkpoints/resume, progress and
 metrics.jsonl; this module says what ACFT trains on and how it is scored:
@@ -9,7 +9,7 @@ metrics.jsonl; this module says what ACFT trains on and how it is scored:
   drawn by :class:`~whisper_tune.acft.context.ContextSampler` for its longest clip from
   ``(seed, step, clip ids)``, so the short encoder runs batched and a resumed run redraws the
   same contexts;
-* loss: :class:`~whisper_tune.acft.objective.AcftObjective` (MSE over all decoder hidden
+* loss: :class:`~whisper_tune.acft.distillation_loss.AcftDistillationLoss` (MSE over all decoder hidden
   states against the frozen full-context reference), summed over token positions so the
   loop's token-weighted mean is exact across accumulation;
 * evaluation (with ``eval_manifest``): held-out distillation loss at FUTO Voice Input's
@@ -38,7 +38,7 @@ from torch import nn
 
 from whisper_tune.acft.config import AcftConfig
 from whisper_tune.acft.context import ContextSampler
-from whisper_tune.acft.objective import AcftBatch, AcftObjective, ProbeTokenizer, collate
+from whisper_tune.acft.distillation_loss import AcftBatch, AcftDistillationLoss, ProbeTokenizer, collate
 from whisper_tune.config import dump_yaml
 from whisper_tune.data.dataset import SpeechDataset, length_grouped_batches
 from whisper_tune.data.features import FeatureCache
@@ -79,20 +79,20 @@ class AcftResult:
 class _Student(nn.Module):
     """The module the loop trains: ``forward(batch)`` = summed ACFT loss of the batch."""
 
-    def __init__(self, student: nn.Module, objective: AcftObjective) -> None:
+    def __init__(self, student: nn.Module, distillation: AcftDistillationLoss) -> None:
         super().__init__()
         self.student = student
         # A plain attribute, not a submodule: the frozen reference inside it stays out of the
         # optimizer and the checkpoints.
-        self.objective = objective
+        self.distillation = distillation
 
     def forward(self, batch: AcftBatch) -> torch.Tensor:
-        loss, _ = self.objective.loss(self.student, batch)
+        loss, _ = self.distillation.loss(self.student, batch)
         return loss * batch.units
 
 
 class AcftTask:
-    """ACFT as a :class:`whisper_tune.training.loop.Objective`."""
+    """ACFT as a :class:`whisper_tune.training.loop.TrainingTask`."""
 
     metric = "mse_futo"
 
@@ -101,7 +101,7 @@ class AcftTask:
         self.steps_done = 0
         self.skipped = 0
 
-    # --- Objective protocol ---------------------------------------------------------------
+    # --- TrainingTask protocol ---------------------------------------------------------------
 
     def setup(self, accelerator: Any) -> nn.Module:
         cfg = self.config
@@ -120,9 +120,9 @@ class AcftTask:
         self.eval = self._load_split(cfg.eval_manifest, "eval", cfg.eval_max_clips) if cfg.eval_manifest else None
         self.sampler = ContextSampler(weights=cfg.context.weights(), offsets=tuple(cfg.context.offsets),
                                       floor=cfg.context.floor, max_jitter=cfg.context.max_jitter, seed=cfg.seed)
-        self.objective = AcftObjective(reference, cache_reference=cfg.cache_reference)
+        self.distillation = AcftDistillationLoss(reference, cache_reference=cfg.cache_reference)
         self.adapted = apply_method(model.train(), cfg.method, cfg.lora)
-        return _Student(self.adapted.model, self.objective)
+        return _Student(self.adapted.model, self.distillation)
 
     def batch_plan(self, epoch: int) -> list[list[int]]:
         return length_grouped_batches(self.train.frames, self.config.batch_size, self.config.seed, epoch)
@@ -150,7 +150,7 @@ class AcftTask:
             futo = clamp_audio_ctx(math.ceil(longest / SAMPLES_PER_POSITION) + FUTO_OFFSET)
             for name, n_ctx in (("mse_futo", futo), ("mse_full", FULL_AUDIO_CTX)):
                 batch = self.eval.batch(indices, n_ctx, self.special.eot, prefix="eval:").to(self.device)
-                loss, _ = self.objective.loss(student, batch)
+                loss, _ = self.distillation.loss(student, batch)
                 sums[name] += float(loss) * batch.units
             units += batch.units
         return {name: round(total / max(units, 1), 6) for name, total in sums.items()}
@@ -170,7 +170,7 @@ class AcftTask:
             "train clips": f"{len(self.train.rows)} ({self.skipped} over {cfg.max_clip_seconds} s skipped)",
             "eval clips": str(len(self.eval.rows)) if self.eval else "none",
             "reference cache": f"{'on' if cfg.cache_reference else 'off'} "
-                               f"({self.objective.reference_forwards} reference encoder runs)",
+                               f"({self.distillation.reference_forwards} reference encoder runs)",
         }
 
     # --- helpers ------------------------------------------------------------------------------

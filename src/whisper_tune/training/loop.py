@@ -1,12 +1,12 @@
-"""THE training loop, written once for every objective (fine-tuning, ACFT).
+"""THE training loop, written once for every task (fine-tuning, ACFT).
 
 The loop owns the mechanics: ``accelerate`` (device placement, DDP across processes, mixed
 precision), the AdamW optimizer and LR schedule, gradient accumulation with exact loss
 scaling, gradient clipping, evaluation hooks with the best result kept and optional early
 stopping, resumable checkpoints, the progress bar, ``metrics.jsonl`` and the report. What is
-trained, on what, and how it is scored is the :class:`Objective`'s business.
+trained, on what, and how it is scored is the :class:`TrainingTask`'s business.
 
-The Objective protocol (the loop calls these, in this order)::
+The TrainingTask protocol (the loop calls these, in this order)::
 
     setup(accelerator) -> nn.Module
         Load models and data; put them on ``accelerator.device``; return the module to
@@ -81,7 +81,7 @@ METRICS_FILE = "metrics.jsonl"
 
 
 @runtime_checkable
-class Objective(Protocol):
+class TrainingTask(Protocol):
     """What the loop trains; see the module docstring for the contract of each member."""
 
     metric: str
@@ -174,25 +174,25 @@ def _fused_adamw_supported(device: torch.device) -> bool:
 
 
 def run_loop(
-    objective: Objective,
+    task: TrainingTask,
     config: LoopConfig,
     accelerator: Any = None,
     config_yaml: str | None = None,
     on_step: Callable[[TrainerState], None] | None = None,
 ) -> LoopResult:
-    """Train ``objective`` under ``config``; returns what it produced (on every rank)."""
+    """Train ``task`` under ``config``; returns what it produced (on every rank)."""
     from accelerate.utils import set_seed
 
     accelerator = accelerator or make_accelerator(config)
     output_dir = Path(config.output_dir)
     resume_from = _resume_source(config, output_dir)
     set_seed(config.seed)
-    module = objective.setup(accelerator)
+    module = task.setup(accelerator)
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
-        raise TrainingError("the objective's module has no trainable parameters; check method/target_modules")
+        raise TrainingError("the task's module has no trainable parameters; check method/target_modules")
     optimizer = make_optimizer(params, config, accelerator.device)
-    plan_len = _rank_plan_len(objective, 0, accelerator.num_processes)
+    plan_len = _rank_plan_len(task, 0, accelerator.num_processes)
     if plan_len == 0:
         raise TrainingError(f"the training data gives no batches for {accelerator.num_processes} processes; "
                             "add clips or lower batch_size")
@@ -205,7 +205,7 @@ def run_loop(
         state = load_checkpoint(resume_from, module, optimizer, scheduler)
         log.info("resumed from %s (step %d, epoch %d, batch %d)", resume_from, state.step, state.epoch,
                  state.batch_in_epoch)
-    runner = _Runner(objective, config, accelerator, module, wrapped, optimizer, scheduler, state,
+    runner = _Runner(task, config, accelerator, module, wrapped, optimizer, scheduler, state,
                      total_steps, on_step)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -218,9 +218,9 @@ def run_loop(
 class _Runner:
     """One run's mutable state; split out so each phase is a small method."""
 
-    def __init__(self, objective, config, accelerator, module, wrapped, optimizer, scheduler, state,
+    def __init__(self, task, config, accelerator, module, wrapped, optimizer, scheduler, state,
                  total_steps, on_step) -> None:
-        self.objective = objective
+        self.task = task
         self.config = config
         self.acc = accelerator
         self.module = module
@@ -318,15 +318,15 @@ class _Runner:
         start = self.state.batch_in_epoch
         chosen = plan[start : start + self.config.gradient_accumulation_steps]
         self.state.batch_in_epoch = start + len(chosen)
-        return [self.objective.collate(indices, self.state.step) for indices in chosen]
+        return [self.task.collate(indices, self.state.step) for indices in chosen]
 
     def _rank_plan(self, epoch: int) -> list[list[int]]:
-        plan = self.objective.batch_plan(epoch)
+        plan = self.task.batch_plan(epoch)
         usable = len(plan) - len(plan) % self.acc.num_processes
         return plan[self.acc.process_index : usable : self.acc.num_processes]
 
     def _global_units(self, batches: list[Any]) -> float:
-        mine = float(sum(self.objective.loss_units(b) for b in batches))
+        mine = float(sum(self.task.loss_units(b) for b in batches))
         if self.acc.num_processes == 1:
             total = mine  # no all-reduce (and no device round trip) for a single process
         else:
@@ -362,13 +362,13 @@ class _Runner:
         was_training = self.module.training
         self.module.eval()
         started = time.perf_counter()
-        scores = self.objective.evaluate(self.module)
+        scores = self.task.evaluate(self.module)
         self.module.train(was_training)
         if not scores:
             return False
-        metric = self.objective.metric
+        metric = self.task.metric
         if metric not in scores:
-            raise TrainingError(f"the objective's evaluate() returned {sorted(scores)} without its metric {metric!r}")
+            raise TrainingError(f"the task's evaluate() returned {sorted(scores)} without its metric {metric!r}")
         self._record({"event": "eval", "step": self.state.step, **scores,
                       "eval_seconds": round(time.perf_counter() - started, 2)})
         value = float(scores[metric])
@@ -386,7 +386,7 @@ class _Runner:
 
     def _save_result(self, target: Path) -> None:
         with atomic_directory(target) as staging:
-            self.objective.save(self.module, staging)
+            self.task.save(self.module, staging)
 
     def _checkpoint(self) -> None:
         if self.acc.is_main_process:
@@ -421,7 +421,7 @@ class _Runner:
         )
         if self.acc.is_main_process:
             self._save_result(result.last_dir)
-            write_report(result, self.objective.metric, self.objective.summary_info())
+            write_report(result, self.task.metric, self.task.summary_info())
             end_tracking(self.acc)
         self.acc.wait_for_everyone()
         return result
@@ -449,8 +449,8 @@ def _resume_source(config: LoopConfig, output_dir: Path) -> Path | None:
     return None
 
 
-def _rank_plan_len(objective: Objective, epoch: int, processes: int) -> int:
-    return len(objective.batch_plan(epoch)) // processes
+def _rank_plan_len(task: TrainingTask, epoch: int, processes: int) -> int:
+    return len(task.batch_plan(epoch)) // processes
 
 
 def _batch_size(batch: Any) -> int:

@@ -1,6 +1,6 @@
-"""``train(config)``: supervised fine-tuning of Whisper = the fine-tuning objective + the loop.
+"""``train(config)``: supervised fine-tuning of Whisper = the fine-tuning task + the loop.
 
-:class:`FineTuneObjective` implements :class:`whisper_tune.training.loop.Objective`:
+:class:`FineTuneTask` implements :class:`whisper_tune.training.loop.TrainingTask`:
 cross-entropy over label tokens (sum, divided by the loop by the step's token count), the
 encoder on the full 30 s context or on the batch's own frames (``encoder_context=clip``,
 whisper.cpp's ``audio_ctx``), optional cached encoder outputs for decoder-only adapters, and
@@ -128,8 +128,8 @@ def enable_gradient_checkpointing(whisper: Any) -> None:
     whisper.model.decoder.embed_tokens.register_forward_hook(require_grad)
 
 
-class FineTuneObjective:
-    """Supervised fine-tuning on a manifest (the loop's Objective)."""
+class FineTuneTask:
+    """Supervised fine-tuning on a manifest (the loop's TrainingTask)."""
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -144,7 +144,7 @@ class FineTuneObjective:
         self.metric = "wer_futo" if config.eval_audio_ctx == "futo" else "wer"
         self.validation_audio: list[Any] = []
 
-    # --- Objective -------------------------------------------------------------------------
+    # --- TrainingTask -------------------------------------------------------------------------
 
     def setup(self, accelerator: Any) -> nn.Module:
         cfg = self.config
@@ -250,8 +250,8 @@ def error_rates(
 
 def train(config: TrainConfig, accelerator: Any = None) -> TrainResult:
     """Fine-tune ``config.model`` on ``config.train_manifest``; see :class:`TrainConfig`."""
-    objective = FineTuneObjective(config)
-    loop: LoopResult = run_loop(objective, config, accelerator, config_yaml=dump_yaml(config))
+    task = FineTuneTask(config)
+    loop: LoopResult = run_loop(task, config, accelerator, config_yaml=dump_yaml(config))
     merged = None
     if config.merge:
         merged = _merge(loop, config, accelerator)

@@ -148,7 +148,7 @@ def masked_mse(student: torch.Tensor, reference: torch.Tensor, mask: torch.Tenso
     return squared.sum() / count.clamp(min=1)
 
 
-class AcftObjective:
+class AcftDistillationLoss:
     """Loss of a student on an :class:`AcftBatch` against a frozen reference.
 
     ``reference`` must be a separate copy of the student's starting weights; it is put in

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from whisper_tune.acft.objective import AcftObjective, ProbeTokenizer, collate, decoder_states, masked_mse
+from whisper_tune.acft.distillation_loss import (
+    AcftDistillationLoss,
+    ProbeTokenizer,
+    collate,
+    decoder_states,
+    masked_mse,
+)
 from whisper_tune.errors import ConfigError
 
 
@@ -53,11 +59,11 @@ def test_multilingual_model_needs_a_language(tiny):
 
 def test_loss_is_zero_at_full_context_and_positive_when_short(tiny):
     model, processor, special = tiny
-    objective = AcftObjective(copy.deepcopy(model))
+    distillation = AcftDistillationLoss(copy.deepcopy(model))
     items = _items(processor, special, ["one two three", "a longer sentence with more words"])
     with torch.no_grad():
-        full, _ = objective.loss(model, collate(items, 1500, special.eot))
-        short, metrics = objective.loss(model, collate(items, 100, special.eot))
+        full, _ = distillation.loss(model, collate(items, 1500, special.eot))
+        short, metrics = distillation.loss(model, collate(items, 100, special.eot))
     assert float(full) == 0.0
     assert float(short) > 1e-4
     assert metrics["n_ctx"] == 100 and metrics["tokens"] == sum(len(i["tokens"]) for i in items)
@@ -74,13 +80,13 @@ def test_states_cover_every_decoder_layer_and_the_embeddings(tiny):
 
 def test_padding_does_not_change_the_loss(tiny):
     model, processor, special = tiny
-    objective = AcftObjective(copy.deepcopy(model), cache_reference=False)
+    distillation = AcftDistillationLoss(copy.deepcopy(model), cache_reference=False)
     short_item, long_item = _items(processor, special, ["hi", "this transcript is much longer than the first"])
     with torch.no_grad():
-        alone, _ = objective.loss(model, collate([short_item], 60, special.eot))
+        alone, _ = distillation.loss(model, collate([short_item], 60, special.eot))
         padded = collate([short_item, long_item], 60, special.eot)
-        reference = objective.reference_states(padded)
-        student = objective.student_states(model, padded)
+        reference = distillation.reference_states(padded)
+        student = distillation.student_states(model, padded)
     first_only = padded.mask.clone()
     first_only[1] = False
     assert float(masked_mse(student, reference, first_only)) == pytest.approx(float(alone), rel=1e-4)
@@ -89,7 +95,8 @@ def test_padding_does_not_change_the_loss(tiny):
 def test_reference_is_computed_once_per_clip_when_cached(tiny):
     model, processor, special = tiny
     items = _items(processor, special, ["one", "two words"])
-    cached, uncached = AcftObjective(copy.deepcopy(model)), AcftObjective(copy.deepcopy(model), cache_reference=False)
+    cached = AcftDistillationLoss(copy.deepcopy(model))
+    uncached = AcftDistillationLoss(copy.deepcopy(model), cache_reference=False)
     with torch.no_grad():
         for n_ctx in (40, 80, 120):
             batch = collate(items, n_ctx, special.eot)
@@ -104,8 +111,8 @@ def test_reference_is_computed_once_per_clip_when_cached(tiny):
 def test_gradients_reach_the_encoder_through_the_short_forward(tiny):
     student = copy.deepcopy(tiny[0]).train()
     _, processor, special = tiny
-    objective = AcftObjective(copy.deepcopy(student))
-    loss, _ = objective.loss(student, collate(_items(processor, special, ["some words"]), 70, special.eot))
+    distillation = AcftDistillationLoss(copy.deepcopy(student))
+    loss, _ = distillation.loss(student, collate(_items(processor, special, ["some words"]), 70, special.eot))
     loss.backward()
     encoder = student.get_encoder()
     assert encoder.conv1.weight.grad is not None and float(encoder.conv1.weight.grad.abs().sum()) > 0
