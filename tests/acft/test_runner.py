@@ -44,7 +44,7 @@ def acft_run(tmp_path_factory, jfk_manifest, embedded_path):
     config = load_acft_config(None, [
         "model=embedded:tiny.en", f"train_manifest={jfk_manifest}", f"eval_manifest={jfk_manifest}",
         f"output_dir={out}", "batch_size=2", "max_steps=4", "learning_rate=2e-5", "progress=false",
-        "device=cpu", "context.deployed_floor_weight=0",
+        "device=cpu", "log_every=1", "context.deployed_floor_weight=0",
     ])
     return run_acft(config), config
 
