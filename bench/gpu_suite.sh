@@ -10,11 +10,13 @@
 # (mixed_precision auto) with transformers' default SDPA attention; each table says both.
 #
 #   OUT=gpu-out bash bench/gpu_suite.sh                          # on the GPU machine
+#   MIXED_PRECISION=no STEPS=48 OUT=gpu-out bash bench/gpu_suite.sh   # float32 (faster at tiny/base sizes)
 #   DEVICE=cpu STEPS=2 OUT=/tmp/gpu-out bash bench/gpu_suite.sh   # a minimal run on a CPU
 set -u
 OUT=${OUT:-./gpu-out}
 DEVICE=${DEVICE:-cuda}
 STEPS=${STEPS:-24}
+MIXED_PRECISION=${MIXED_PRECISION:-auto}   # ours: auto (bf16 on CUDA), no or bf16
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -34,13 +36,14 @@ for model in $models; do
   extra=$([ "$model" = tiny.en ] && echo "--heldout 12" || echo "--no-wer")
   [ "$small" = 1 ] && extra="$extra --clips 8 --heldout 2"
   timeout 150 "$PY" bench/train.py --device "$DEVICE" --model "$model" --steps "$STEPS" $extra \
+    --mixed-precision "$MIXED_PRECISION" \
     --variants hf-lora ours-lora hf-full ours-full --json "$OUT/train-$model.json" > "$OUT/train-$model.log" 2>&1
   echo "train $model: exit $?" >> "$OUT/status.txt"
 done
 model=${models%% *}
 anchor="--anchor-steps 96 --ours-steps 24 --eval-every 8 --clips 96 --heldout 12"
 [ "$small" = 1 ] && anchor="--anchor-steps 2 --ours-steps 1 --eval-every 1 --clips 8 --heldout 2"
-timeout 120 "$PY" bench/acft_anchor.py --device "$DEVICE" --model "$model" $anchor --json "$OUT/acft-anchor.json" \
+timeout 120 "$PY" bench/acft_anchor.py --device "$DEVICE" --model "$model" --mixed-precision "$MIXED_PRECISION" $anchor --json "$OUT/acft-anchor.json" \
   > "$OUT/acft-anchor.log" 2>&1
 echo "acft anchor $model: exit $?" >> "$OUT/status.txt"
 cap=$([ "$model" = base-shaped ] && echo "--max-tokens 32" || echo "")
