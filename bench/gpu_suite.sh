@@ -18,6 +18,8 @@ DEVICE=${DEVICE:-cuda}
 STEPS=${STEPS:-24}
 MIXED_PRECISION=${MIXED_PRECISION:-auto}   # ours: auto (bf16 on CUDA), no or bf16
 PY=${PYTHON:-python3}
+# Time limits fit an H100; a CPU run (a smoke test) gets 20 times as long.
+scale=$([ "$DEVICE" = cpu ] && echo 20 || echo 1)
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 cd "$(dirname "$0")/.." || exit 1
@@ -35,7 +37,7 @@ fi
 for model in $models; do
   extra=$([ "$model" = tiny.en ] && echo "--heldout 12" || echo "--no-wer")
   [ "$small" = 1 ] && extra="$extra --clips 8 --heldout 2"
-  timeout 150 "$PY" bench/train.py --device "$DEVICE" --model "$model" --steps "$STEPS" $extra \
+  timeout $((150 * scale)) "$PY" bench/train.py --device "$DEVICE" --model "$model" --steps "$STEPS" $extra \
     --mixed-precision "$MIXED_PRECISION" \
     --variants hf-lora ours-lora hf-full ours-full --json "$OUT/train-$model.json" > "$OUT/train-$model.log" 2>&1
   echo "train $model: exit $?" >> "$OUT/status.txt"
@@ -43,11 +45,11 @@ done
 model=${models%% *}
 anchor="--anchor-steps 96 --ours-steps 24 --eval-every 8 --clips 96 --heldout 12"
 [ "$small" = 1 ] && anchor="--anchor-steps 2 --ours-steps 1 --eval-every 1 --clips 8 --heldout 2"
-timeout 120 "$PY" bench/acft_anchor.py --device "$DEVICE" --model "$model" --mixed-precision "$MIXED_PRECISION" $anchor --json "$OUT/acft-anchor.json" \
+timeout $((120 * scale)) "$PY" bench/acft_anchor.py --device "$DEVICE" --model "$model" --mixed-precision "$MIXED_PRECISION" $anchor --json "$OUT/acft-anchor.json" \
   > "$OUT/acft-anchor.log" 2>&1
 echo "acft anchor $model: exit $?" >> "$OUT/status.txt"
 cap=$([ "$model" = base-shaped ] && echo "--max-tokens 32" || echo "")
-timeout 60 "$PY" bench/decode.py --device "$DEVICE" --model "$model" --batch 16 $cap --json "$OUT/decode.json" \
+timeout $((60 * scale)) "$PY" bench/decode.py --device "$DEVICE" --model "$model" --batch 16 $cap --json "$OUT/decode.json" \
   > "$OUT/decode.log" 2>&1
 echo "decode $model: exit $?" >> "$OUT/status.txt"
 cat "$OUT/status.txt"
