@@ -156,3 +156,27 @@ def test_the_sweep_in_one_whisper_cpp_process_equals_one_process_per_context(emb
         alone = decode_whispercpp(embedded_ggml["q8_0"], arrays, contexts_for(arrays, label), DecodeOptions(),
                                   suppress_tokens=suppress)
         assert [t.tokens for t in transcripts] == [t.tokens for t in alone], label
+
+
+#: Fields that measure time, the only ones allowed to differ between two runs.
+TIMING_FIELDS = ("seconds", "real_time_factor")
+
+
+def _without_timing(report: dict) -> dict:
+    kept = {k: v for k, v in report.items() if k not in TIMING_FIELDS}
+    kept["clips"] = [{k: v for k, v in clip.items() if k not in TIMING_FIELDS} for clip in report["clips"]]
+    return kept
+
+
+def test_verify_twice_gives_identical_reports(embedded_ggml, clips, models, tmp_path):
+    """whisper.cpp's results depend on its thread count; the default is fixed for the machine
+    (never taken from its load), so two runs on the same file agree, and the report says it."""
+    from whisper_tune.whispercpp import default_threads
+
+    for run in ("a", "b"):
+        verify(embedded_ggml["q8_0"], "embedded:tiny.en", clips, report_dir=tmp_path / run, **models)
+    first, second = (json.loads((tmp_path / run / "verify.json").read_text()) for run in ("a", "b"))
+    assert first["threads"] == default_threads() and f"- whisper.cpp threads: {first['threads']}" in (
+        tmp_path / "a" / "verify.md").read_text()
+    assert len(first["clips"]) == len(clips) and first["passed"]
+    assert _without_timing(first) == _without_timing(second)

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--beam-size", type=int, default=1, help="1 = greedy (default); FUTO uses 5")
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="time limit for whisper.cpp in seconds (default: 60 + 30 per clip)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="whisper.cpp threads (default: the machine's cores, at most 4; results depend on it)")
     parser.add_argument("--report", default=None, metavar="DIR", help="write eval.json and eval.md here")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = DecodeOptions(language=args.language, beam_size=args.beam_size)
     report = evaluate(args.model, args.data, args.backend, args.audio_ctx, options,
-                      report_dir=args.report, timeout=args.timeout)
+                      report_dir=args.report, timeout=args.timeout, n_threads=args.threads)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

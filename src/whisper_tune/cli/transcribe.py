@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "default: full 30 s")
     parser.add_argument("--beam-size", type=int, default=1, help="1 = greedy (default)")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="with --backend whispercpp: its threads (default: the machine's cores, at most 4)")
+
     parser.add_argument("--json", action="store_true", help="print JSON: text, duration and timing per file")
     parser.set_defaults(handler=run)
 
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "whispercpp":
         from whisper_tune.whispercpp import transcribe_ggml_files
 
-        results = transcribe_ggml_files(args.model, args.audio, options)
+        results = transcribe_ggml_files(args.model, args.audio, options, n_threads=args.threads)
     else:
         from whisper_tune.transcribe.hf import transcribe_files
 

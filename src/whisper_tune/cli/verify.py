@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="time limit per whisper.cpp run in seconds (default: 60 + 30 per clip)")
     parser.add_argument("--language", default=None, help="language code for multilingual models")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="whisper.cpp threads (default: the machine's cores, at most 4; results depend on it)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)
 
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     delta = DEFAULT_MAX_WER_DELTA if args.max_wer_delta is None else args.max_wer_delta
     report = verify(args.ggml_file, args.reference, args.data or args.audio, max_wer_delta=delta,
                     report_dir=args.report, short_audio=args.short_audio, timeout=args.timeout,
-                    options=DecodeOptions(language=args.language))
+                    options=DecodeOptions(language=args.language), n_threads=args.threads)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -26,7 +26,7 @@ from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, total_erro
 from whisper_tune.fileio import atomic_write_json, atomic_write_text
 from whisper_tune.models import load_model, load_processor
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
-from whisper_tune.whispercpp import aligned_options, transcribe_ggml
+from whisper_tune.whispercpp import aligned_options, default_threads, transcribe_ggml
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class EvalReport:
     audio_ctx: str
     rows: list[EvalRow]
     seconds: float  # wall time of decoding, model loading excluded
+    threads: int | None = None  # whisper.cpp's thread count (its results depend on it); None for hf
 
     @property
     def wer(self) -> float:
@@ -99,7 +100,7 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "backend": self.backend, "audio_ctx": self.audio_ctx,
-                "totals": self.totals(), "clips": [r.to_dict() for r in self.rows]}
+                "threads": self.threads, "totals": self.totals(), "clips": [r.to_dict() for r in self.rows]}
 
     def to_markdown(self) -> str:
         t = self.totals()
@@ -107,7 +108,8 @@ class EvalReport:
             f"# Evaluation of {self.model}", "",
             f"Backend {self.backend}, audio context {self.audio_ctx}: WER {t['wer']:.2%}, CER {t['cer']:.2%}, "
             f"{t['loops']} loop(s) in {t['clips']} clips; {t['seconds']:.1f} s for {t['audio_seconds']:.1f} s of "
-            f"audio (RTF {t['real_time_factor']:.3f}).", "",
+            f"audio (RTF {t['real_time_factor']:.3f})"
+            + (f"; whisper.cpp on {self.threads} thread(s)." if self.threads else "."), "",
             "| id | ctx | WER | CER | loop | reference | hypothesis |", "|---|---|---|---|---|---|---|",
         ]
         for r in self.rows:
@@ -141,6 +143,7 @@ def evaluate(
     *,
     report_dir: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
+    n_threads: int | None = None,
     hf_model: Any = None,
     hf_processor: Any = None,
 ) -> EvalReport:
@@ -148,7 +151,9 @@ def evaluate(
 
     ``model_spec`` is any HF model spec for ``backend="hf"`` and a GGML file for
     ``"whispercpp"``; ``audio_ctx`` is full, futo, futo+N or a number (see
-    :mod:`.contexts`). ``hf_model``/``hf_processor`` reuse an already loaded model. Writes
+    :mod:`.contexts`). ``n_threads``: whisper.cpp's thread count (default: a fixed count for
+    the machine, :func:`~whisper_tune.whispercpp.default_threads`; recorded in the report).
+    ``hf_model``/``hf_processor`` reuse an already loaded model. Writes
     ``eval.json`` and ``eval.md`` to ``report_dir`` when given.
     """
     if backend not in BACKENDS:
@@ -158,9 +163,11 @@ def evaluate(
     arrays = [c.audio for c in clips]
     contexts = contexts_for(arrays, label)
     started = time.perf_counter()
+    threads = None
     if backend == "whispercpp":
+        threads = n_threads if n_threads is not None else default_threads()
         transcripts = decode_whispercpp(model_spec, arrays, contexts, options, timeout=timeout,
-                                        sources=[c.id for c in clips])
+                                        sources=[c.id for c in clips], n_threads=threads)
     else:
         model, processor = hf_model, hf_processor
         if model is None or processor is None:
@@ -168,7 +175,7 @@ def evaluate(
             started = time.perf_counter()
         transcripts = decode_hf(model, processor, arrays, contexts, options, sources=[c.id for c in clips])
     seconds = time.perf_counter() - started
-    report = EvalReport(str(model_spec), backend, label, score(clips, transcripts), seconds)
+    report = EvalReport(str(model_spec), backend, label, score(clips, transcripts), seconds, threads)
     if report_dir is not None:
         report.write(report_dir)
     return report
@@ -185,9 +192,9 @@ def decode_hf(model: Any, processor: Any, clips: Sequence[np.ndarray], contexts:
 
 def decode_whispercpp(model_path: str | os.PathLike[str], clips: Sequence[np.ndarray], contexts: Sequence[int | None],
                       options: DecodeOptions, *, timeout: float | None = None, sources: Sequence[str] | None = None,
-                      suppress_tokens: Sequence[int] | None = None) -> list[Transcript]:
+                      suppress_tokens: Sequence[int] | None = None, n_threads: int | None = None) -> list[Transcript]:
     return transcribe_ggml(model_path, clips, options, contexts, timeout, sources,
-                           suppress_tokens=suppress_tokens)
+                           suppress_tokens=suppress_tokens, n_threads=n_threads)
 
 
 def score(clips: Sequence[EvalClip], transcripts: Sequence[Transcript]) -> list[EvalRow]:

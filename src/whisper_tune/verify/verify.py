@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from whisper_tune.audio import load_audio
-from whisper_tune.errors import DataError, FormatError, WhisperCppError
+from whisper_tune.errors import DataError, ExportError, FormatError
 from whisper_tune.evaluation.contexts import FUTO_DEPLOYED, SHORT_AUDIO_SWEEP, contexts_for
 from whisper_tune.evaluation.eval import EvalClip, decode_hf, decode_whispercpp, load_clips
 from whisper_tune.evaluation.loops import detect_loop
@@ -37,6 +37,7 @@ from whisper_tune.fileio import atomic_write_json, atomic_write_text
 from whisper_tune.formats.ggml import read_ggml, validate_ggml
 from whisper_tune.models import load_model, load_processor, resolve_model
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
+from whisper_tune.whispercpp import WhisperCppRunError, default_threads
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class VerifyReport:
     short_audio: list[ShortAudioRow] = field(default_factory=list)
     short_audio_safe: bool | None = None
     short_audio_reason: str = ""
+    threads: int = 0  # whisper.cpp's thread count: its results depend on it
     seconds: float = 0.0
 
     @property
@@ -120,6 +122,7 @@ class VerifyReport:
         verdict = "PASS" if self.passed else "FAIL"
         lines = [f"# Verification of {self.ggml_file.name}: {verdict}", "",
                  f"- reference model: {self.reference}", f"- file size: {self.file_size / 1e6:.1f} MB",
+                 f"- whisper.cpp threads: {self.threads}",
                  f"- verdict: {verdict} ({self.reason})"]
         lines += [f"- problem: {p}" for p in self.problems]
         if self.clips:
@@ -157,12 +160,16 @@ def verify(
     timeout: float | None = None,
     options: DecodeOptions = DecodeOptions(),
     *,
+    n_threads: int | None = None,
     hf_model: Any = None,
     hf_processor: Any = None,
 ) -> VerifyReport:
     """Verify ``ggml_file`` against ``reference_spec`` on ``clips`` (a manifest, audio files
     or :class:`EvalClip` objects). Returns the report (``passed`` says the verdict); raises
-    only for bad input (missing file, unreadable audio or manifest, unknown model spec).
+    for bad input (missing file, unreadable audio or manifest, unknown model spec), and lets
+    a bug of ours propagate rather than call it a failed verdict. ``n_threads`` is
+    whisper.cpp's thread count (default: fixed for the machine, see
+    :func:`~whisper_tune.whispercpp.default_threads`), recorded in the report.
     """
     started = time.perf_counter()
     path = Path(ggml_file)
@@ -174,7 +181,8 @@ def verify(
 
     resolved = resolve_model(str(reference_spec))  # bad spec: an input error before any work
     report = VerifyReport(path.resolve(), str(reference_spec), False, "", "integrity", max_wer_delta,
-                          file_size=path.stat().st_size)
+                          file_size=path.stat().st_size,
+                          threads=n_threads if n_threads is not None else default_threads())
     try:
         if _integrity(path, resolved.path, report):
             _compare(path, reference_spec, eval_clips, options, timeout, short_audio, report, hf_model, hf_processor)
@@ -206,7 +214,7 @@ def _integrity(path: Path, reference_dir: Path, report: VerifyReport) -> bool:
     config = json.loads((reference_dir / "config.json").read_text(encoding="utf-8"))
     try:
         expected = hparams_from_config(config, ggml.dtype or "f16", reference_dir / "config.json")
-    except Exception as exc:  # the reference itself cannot be exported: say so, do not crash
+    except ExportError as exc:  # the reference itself has no whisper.cpp form: that is the verdict
         report.reason = f"the reference model cannot be compared: {exc}"
         return False
     mismatched = [name for name in expected.__dataclass_fields__ if name != "ftype"
@@ -227,13 +235,14 @@ def _compare(path: Path, reference_spec: Any, clips: list[EvalClip], options: De
     arrays = [c.audio for c in clips]
     full = [None] * len(clips)
     report.stage = "whisper.cpp"
-    sweep = _decode_sweep_at_once(path, clips, options, timeout, suppress) if short_audio else None
+    sweep = _decode_sweep_at_once(path, clips, options, timeout, suppress, report.threads) if short_audio else None
     try:
         ggml_out = sweep.pop("full") if sweep else decode_whispercpp(
-            path, arrays, full, options, timeout=timeout, sources=[c.id for c in clips], suppress_tokens=suppress)
-    except WhisperCppError as exc:
+            path, arrays, full, options, timeout=timeout, sources=[c.id for c in clips], suppress_tokens=suppress,
+            n_threads=report.threads)
+    except WhisperCppRunError as exc:  # whisper.cpp crashed, aborted, hung or refused the file: the verdict
         report.reason = str(exc)
-        report.whispercpp_log = getattr(exc, "log", "")
+        report.whispercpp_log = exc.log
         return
     report.stage = "compare"
     model_out = decode_hf(model, processor, arrays, full, options, sources=[c.id for c in clips])
@@ -251,7 +260,7 @@ def _compare(path: Path, reference_spec: Any, clips: list[EvalClip], options: De
 
 
 def _decode_sweep_at_once(path: Path, clips: list[EvalClip], options: DecodeOptions, timeout: float | None,
-                          suppress: list[int]) -> dict[str, list[Transcript]] | None:
+                          suppress: list[int], n_threads: int | None = None) -> dict[str, list[Transcript]] | None:
     """Every clip at the full context and at each short-audio context, in ONE whisper.cpp process.
 
     One process start and model load instead of one per context (five for the sweep). The
@@ -267,8 +276,8 @@ def _decode_sweep_at_once(path: Path, clips: list[EvalClip], options: DecodeOpti
     try:
         out = decode_whispercpp(path, arrays * len(labels), contexts, options,
                                 timeout=timeout * len(labels) if timeout is not None else None, sources=sources,
-                                suppress_tokens=suppress)
-    except WhisperCppError as exc:
+                                suppress_tokens=suppress, n_threads=n_threads)
+    except WhisperCppRunError as exc:
         log.info("decoding every context in one whisper.cpp process failed (%s); decoding context by context", exc)
         return None
     n = len(clips)
@@ -317,8 +326,9 @@ def _short_audio(path: Path, clips: list[EvalClip], options: DecodeOptions, time
     for label in SHORT_AUDIO_SWEEP:
         try:
             out = decoded[label] if decoded else decode_whispercpp(
-                path, arrays, contexts_for(arrays, label), options, timeout=timeout, suppress_tokens=suppress)
-        except WhisperCppError as exc:
+                path, arrays, contexts_for(arrays, label), options, timeout=timeout, suppress_tokens=suppress,
+                n_threads=report.threads)
+        except WhisperCppRunError as exc:
             report.short_audio_safe = False
             report.short_audio_reason = f"whisper.cpp failed at audio_ctx {label}: {exc}"
             return

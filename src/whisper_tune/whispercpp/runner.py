@@ -81,20 +81,22 @@ class LoadResult:
                 "seconds": round(self.seconds, 3), "model": self.model, "log_tail": self.log}
 
 
-def default_threads() -> int:
-    """Threads for whisper.cpp: the cores that are idle now, at least 1, at most 8.
+#: Most threads whisper.cpp gets by default. More rarely helps a Whisper decode on a CPU, and
+#: a fixed ceiling keeps a result reproducible from machine to machine of the same size.
+MAX_DEFAULT_THREADS = 4
 
-    ggml's worker threads spin while they wait, so asking for more threads than free cores
-    makes decoding much slower, not faster (measured on 2 busy cores: jfk.wav took 3 s with
-    1 thread and 25 s with 2).
+
+def default_threads() -> int:
+    """Threads for whisper.cpp: the cores this process may use, at most MAX_DEFAULT_THREADS.
+
+    Fixed for a machine, never derived from its load: ggml's results depend on the thread
+    count (how it splits the work changes float rounding), so a count that followed the load
+    made the same file verify at 24.0 % and then 24.5 % WER. Give ``n_threads`` to
+    choose another count; reports record the one used. (On a busy machine fewer threads
+    than cores can be faster: ggml's threads spin while they wait.)
     """
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
-    free = cpus if load < 1.0 else round(cpus - load)
-    return int(max(1, min(free, cpus, 8)))
+    return max(1, min(cpus, MAX_DEFAULT_THREADS))
 
 
 def token_cap(options: DecodeOptions, n_text_ctx: int = N_TEXT_CTX) -> int:
@@ -146,10 +148,13 @@ def transcribe_ggml(
     uses ``options.audio_ctx``. ``suppress_tokens`` is the reference model's suppress list
     (generation_config.suppress_tokens); without it whisper.cpp's own non-speech list is
     used. ``flash_attn`` turns on whisper.cpp's flash attention (see the module docs for why
-    it is off). ``timeout`` bounds the whole run (default: 60 s + 30 s per clip). Raises
+    it is off). ``n_threads`` defaults to :func:`default_threads` (results depend on it).
+    ``timeout`` bounds the whole run (default: 60 s + 30 s per clip). Raises
     :class:`WhisperCppRunError` on a crash, abort, hang or failed load.
     """
     path = _existing_model(model_path)
+    if n_threads is not None and n_threads < 1:
+        raise WhisperCppError(f"n_threads is {n_threads}; expected 1 or more")
     contexts = list(contexts) if contexts is not None else [options.audio_ctx] * len(clips)
     if len(contexts) != len(clips):
         raise WhisperCppError(f"{len(contexts)} audio contexts given for {len(clips)} clips; give one per clip")
@@ -161,7 +166,7 @@ def transcribe_ggml(
     cap = token_cap(options, ggml.hparams.n_text_ctx)
     plan = _suppress_plan(ggml.vocab, suppress_tokens)
     request = {
-        "n_threads": n_threads or default_threads(),
+        "n_threads": n_threads if n_threads is not None else default_threads(),
         "language": options.language,
         "task": options.task,
         "beam_size": options.beam_size,
