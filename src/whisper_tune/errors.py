@@ -7,6 +7,11 @@ fix it, because it is shown to the user as is.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the report type only; errors.py imports nothing of the package at run time
+    from whisper_tune.data.report import Report
+
 
 class WhisperTuneError(Exception):
     """Base class: a problem with the user's input or environment, not a bug."""
@@ -37,6 +42,14 @@ class ConfigError(WhisperTuneError):
 
 class DataError(WhisperTuneError):
     """A dataset, manifest or transcript problem."""
+
+
+class StrictDataError(DataError):
+    """``strict`` was set and the data has problems; ``report`` lists every one."""
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class WhisperCppError(WhisperTuneError):

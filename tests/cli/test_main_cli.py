@@ -121,6 +121,8 @@ ORDERINGS: dict[str, tuple[list[str], list[str]]] = {
     "config keys": (["-v", "config", "keys", "--kind", "acft"], ["config", "keys", "--kind", "acft", "-v"]),
     "demo": (["demo", "--out", "d", "--restart"], ["demo", "--restart", "--out", "d"]),
     "record": (["record", "--out", "rec", "--port", "0"], ["record", "--port", "0", "--out", "rec"]),
+    "push": (["push", "--ggml", "a.bin", "b.bin", "--public", "run", "me/tuned"],
+             ["push", "run", "--public", "me/tuned", "--ggml", "a.bin", "b.bin"]),
 }
 
 
@@ -153,3 +155,53 @@ def test_options_and_positionals_parse_in_any_order(command):
 def test_verify_as_people_type_it():
     args = build_parser().parse_args(["verify", "model.bin", "--reference", "embedded:tiny.en", "clip.wav"])
     assert (args.ggml_file, args.reference, args.audio) == ("model.bin", "embedded:tiny.en", ["clip.wav"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "library_message", "shown"),
+    [
+        (["export", "m", "--dtype", "f16", "--out", "x"], "unknown `dtype` 'q9'", "unknown --dtype 'q9'"),
+        (["export", "m", "--dtype", "f16", "--out", "x"], "`name` and `futo` both set a file name",
+         "--name and --futo-name both set a file name"),
+        (["export", "m", "--dtype", "f16", "--out", "x"], "an adapter as `model_spec` or `adapter`",
+         "an adapter as MODEL or --adapter"),
+        (["manifest", "build", "a", "-o", "m.csv"], "`split` 'val=2': must be", "--split 'val=2': must be"),
+        (["manifest", "build", "a", "-o", "m.csv"], "(given by `text_column`); outside, with `root`",
+         "(given by --text-column); outside, with --root"),
+        (["record", "--out", "r"], "`root` r: not writable; `port` 1", "--out r: not writable; --port 1"),
+        (["verify", "f.bin", "--reference", "m", "a.wav"], "`n_threads` is 0", "--threads is 0"),
+        (["eval", "m", "--data", "d.csv"], "see `pip install x` and `unknown_name`",
+         "see `pip install x` and `unknown_name`"),
+    ],
+)
+def test_library_parameters_are_shown_as_the_commands_options(argv, library_message, shown):
+    from whisper_tune.cli.main import command_parser, in_cli_terms
+
+    parser = build_parser()
+    assert in_cli_terms(library_message, command_parser(parser, parser.parse_args(argv))) == shown
+
+
+def test_a_library_error_names_the_option_on_the_command_line(tmp_path, capsys):
+    missing = tmp_path / "no-checkout"
+    assert main(["-q", "export", "embedded:tiny.en", "--dtype", "f16", "--whisper-cpp-dir", str(missing)]) == 2
+    expected = f"error: {missing}: no such folder; --whisper-cpp-dir takes a whisper.cpp checkout\n"
+    assert capsys.readouterr().err == expected
+
+
+def test_a_bug_asks_for_a_report_with_the_traceback(capsys):
+    """Exit 70 (not 2): a programming error is not the user's to fix; the traceback comes along."""
+    from whisper_tune.cli.main import run_command
+
+    def buggy(_args):
+        table: dict[str, int] = {}
+        return table["missing"]
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    commands.add_parser("buggy").set_defaults(handler=buggy)  # type: ignore[attr-defined]  # Action has no add_parser
+    assert run_command(parser, ["buggy"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and 'return table["missing"]' in err
+    assert "internal error: KeyError: 'missing'" in err
+    assert "This is a bug in whisper-tune" in err and "Please report it at https://" in err
+    assert "error: " not in err.replace("internal error: ", "")  # not dressed up as a user error

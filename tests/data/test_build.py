@@ -144,7 +144,7 @@ def test_acft_limit_and_strict(built, tmp_path: Path) -> None:
     assert build_manifest([tmp_path / "d"], tmp_path / "m.csv").report.kept == 1
     with pytest.raises(DataError, match="no usable clips"):
         build_manifest([tmp_path / "d"], tmp_path / "m2.csv", limits=Limits.for_use(acft=True))
-    with pytest.raises(DataError, match=r"14 problem\(s\).*--strict"):
+    with pytest.raises(DataError, match=r"14 problem\(s\).*`strict` is set"):
         build_manifest([str(rec), str(root / "table" / "list.csv")], tmp_path / "s.csv", strict=True)
     assert not (tmp_path / "s.csv").exists() and (tmp_path / "s.report.json").exists()
     assert clip.exists()

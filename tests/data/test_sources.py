@@ -69,7 +69,7 @@ def test_jsonl_with_named_columns(tmp_path: Path) -> None:
     (row,) = read_manifest(tmp_path / "m.csv")
     assert (row.id, row.text, row.speaker) == ("k1", "from json", "z")
     assert [(p.file, p.reason) for p in result.report.problems] == [(f"{tmp_path / 'data.jsonl'}:2", "bad_row")]
-    with pytest.raises(DataError, match=r"no column 'nope' \(given by --text-column\)"):
+    with pytest.raises(DataError, match=r"no column 'nope' \(given by `text_column`\)"):
         build_manifest(
             [tmp_path / "data.jsonl"], tmp_path / "m.csv", SourceOptions(path_column="wav_file", text_column="nope")
         )

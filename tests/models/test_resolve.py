@@ -77,7 +77,7 @@ def test_bad_specs_are_clear_errors(tmp_path, make, message):
 def test_ggml_file_gets_a_backend_hint(tmp_path):
     file = tmp_path / "ggml-tiny.bin"
     file.write_bytes(b"lmgg" + bytes(60))
-    with pytest.raises(ModelSourceError, match="--backend whispercpp"):
+    with pytest.raises(ModelSourceError, match="use it with `backend` whispercpp"):
         resolve_model(str(file))
 
 

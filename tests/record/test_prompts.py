@@ -102,7 +102,7 @@ def test_per_term_outside_the_templates_is_refused() -> None:
     most = len(templates.alone) + len(templates.short) + len(templates.sentence)
     assert len([p for p in build_prompts(["x"], templates, per_term=most) if p.split == TRAIN]) == most
     for bad in (0, most + 1):
-        with pytest.raises(ConfigError, match=f"--per-term {bad}: expected 1 to {most}"):
+        with pytest.raises(ConfigError, match=f"`per_term` {bad}: expected 1 to {most}"):
             build_prompts(["x"], templates, per_term=bad)
 
 

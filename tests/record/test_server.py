@@ -126,9 +126,9 @@ def test_a_port_in_use_is_a_clear_error(session: RecordingSession) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        with pytest.raises(DataError, match=f"--port {port}: the port is in use"):
+        with pytest.raises(DataError, match=f"`port` {port}: the port is in use"):
             RecorderServer(session, port)
-    with pytest.raises(DataError, match="--port 70000: expected a port number"):
+    with pytest.raises(DataError, match="`port` 70000: expected a port number"):
         RecorderServer(session, 70000)
 
 

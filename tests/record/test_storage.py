@@ -137,14 +137,14 @@ def test_manifest_build_reads_both_splits_without_a_problem(tmp_path: Path, caps
 
 @pytest.mark.parametrize("voice", ["", ".hidden", "a/b", "../up", "x" * 65, "with space"])
 def test_bad_voice_names(voice: str) -> None:
-    with pytest.raises(DataError, match="--voice"):
+    with pytest.raises(DataError, match="`voice`"):
         check_voice(voice)
 
 
 def test_an_unwritable_folder_is_refused_before_recording(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder", encoding="utf-8")
-    with pytest.raises(DataError, match=r"--out .*file/rec: cannot write there"):
+    with pytest.raises(DataError, match=r"`root` .*file/rec: cannot write there"):
         RecordingFolder(blocker / "rec", "alice")
     if os.geteuid() != 0:  # root writes anywhere; the check above covers it there
         locked = tmp_path / "locked"

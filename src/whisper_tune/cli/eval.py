@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="time limit for whisper.cpp in seconds (default: 60 + 30 per clip)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="whisper.cpp threads (default: the machine's cores, at most 4; results depend on it)")
+                        help="whisper.cpp threads (default: half the machine's cores, 1 to 4; results depend on it)")
     parser.add_argument("--report", default=None, metavar="DIR", help="write eval.json and eval.md here")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)

@@ -6,7 +6,9 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -42,6 +44,10 @@ THIRD_PARTY = ("transformers", "accelerate", "peft", "datasets", "torch", "urlli
                "huggingface_hub", "werkzeug")
 
 EXIT_INTERNAL = 70
+BUG_REPORTS = "https://github.com/whisper-tune/whisper-tune/issues"
+
+#: Library parameters whose command-line option has another destination name.
+PARAMETER_OPTIONS = {"n_threads": "threads", "futo": "futo_name", "model_spec": "model", "root": "out"}
 EXIT_INTERRUPTED = 130
 
 
@@ -157,7 +163,11 @@ def quiet_third_party(show: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    return run_command(build_parser(), argv)
+
+
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` with ``parser``, run the command's handler, turn errors into exit codes."""
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
@@ -165,21 +175,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose, args.quiet)
     try:
         return int(args.handler(args) or 0)
-    except WhisperTuneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except WhisperTuneError as exc:  # the user's to fix: one line, no traceback
+        print(f"error: {in_cli_terms(str(exc), command_parser(parser, args))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # a bug of ours: say so briefly, traceback only on request
+    except Exception as exc:  # a bug of ours, whatever the input: ask for a report with the traceback
         if args.debug:
             raise
+        traceback.print_exc(file=sys.stderr)
         print(
             f"internal error: {type(exc).__name__}: {exc}\n"
-            "This is a bug in whisper-tune; run again with --debug for the traceback and report it.",
+            f"This is a bug in whisper-tune {__version__}, not a problem with your input. Please report it at "
+            f"{BUG_REPORTS} with the command you ran and the traceback above.",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)parser that parsed ``args``' command, e.g. the one of ``manifest build``."""
+    current = parser
+    while True:
+        subcommands = next((a for a in current._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, subcommands.dest, None) if subcommands is not None else None
+        if subcommands is None or chosen not in subcommands.choices:
+            return current
+        current = subcommands.choices[chosen]
+
+
+def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
+    """A library message names parameters as `name`; on the command line they are options.
+
+    Each `name` that is the destination of one of the command's options becomes that option
+    (`dtype` -> --dtype, `hf_split` -> --hf-split), or of a positional argument its metavar
+    (`model` -> MODEL); PARAMETER_OPTIONS covers parameters whose option has another name.
+    Anything else is left as written.
+    """
+    options = {
+        action.dest: max(action.option_strings, key=len) if action.option_strings else str(action.metavar)
+        for action in parser._actions
+        if action.option_strings or action.metavar
+    }
+
+    def option(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return options.get(name) or options.get(PARAMETER_OPTIONS.get(name, ""), match.group(0))
+
+    return re.sub(r"`([a-z][a-z0-9_]*)`", option, message)
 
 
 if __name__ == "__main__":  # pragma: no cover

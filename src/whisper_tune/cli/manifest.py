@@ -129,17 +129,15 @@ def _no_subcommand(parser: argparse.ArgumentParser) -> int:
 
 def _handle(args: argparse.Namespace) -> int:
     from whisper_tune.data.validate import Limits
-    from whisper_tune.errors import DataError
+    from whisper_tune.errors import StrictDataError
 
     limits = Limits.for_use(args.acft, args.min_duration, args.silence_db)
     try:
         if args.manifest_command == "build":
             return _build(args, limits)
         return _validate(args, limits)
-    except DataError as exc:
-        # --strict failures carry their report: show the table before main prints the error.
-        if getattr(exc, "report", None) is not None:
-            _print_problems(exc.report)  # type: ignore[attr-defined]
+    except StrictDataError as exc:  # show the problem table before main prints the error
+        _print_problems(exc.report)
         raise
 
 

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--beam-size", type=int, default=1, help="1 = greedy (default)")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="with --backend whispercpp: its threads (default: the machine's cores, at most 4)")
+                        help="with --backend whispercpp: its threads (default: half the machine's cores, 1 to 4)")
 
     parser.add_argument("--json", action="store_true", help="print JSON: text, duration and timing per file")
     parser.set_defaults(handler=run)

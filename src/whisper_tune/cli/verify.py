@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="time limit per whisper.cpp run in seconds (default: 60 + 30 per clip)")
     parser.add_argument("--language", default=None, help="language code for multilingual models")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="whisper.cpp threads (default: the machine's cores, at most 4; results depend on it)")
+                        help="whisper.cpp threads (default: half the machine's cores, 1 to 4; results depend on it)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)
 

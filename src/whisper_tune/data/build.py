@@ -25,7 +25,7 @@ from whisper_tune.data.report import Report, report_path, write_report
 from whisper_tune.data.sources import Scan, SourceOptions, describe_source, scan_source, scan_table
 from whisper_tune.data.splits import TRAIN, assign_splits, parse_split_spec
 from whisper_tune.data.validate import Limits, check_candidates
-from whisper_tune.errors import DataError
+from whisper_tune.errors import DataError, StrictDataError
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +83,11 @@ def build_manifest(
     )
     report_file = write_report(report, report_path(out))
     if strict and report.problems:
-        error = DataError(
-            f"{len(report.problems)} problem(s) found and --strict is set; nothing written but the report "
-            f"{report_file} ({_summary(report)})"
+        raise StrictDataError(
+            f"{len(report.problems)} problem(s) found and `strict` is set; nothing written but the report "
+            f"{report_file} ({_summary(report)})",
+            report,
         )
-        error.report = report  # type: ignore[attr-defined]  # lets the CLI show the table
-        raise error
     if not rows:
         raise DataError(f"no usable clips in {', '.join(map(str, sources))}; see {report_file} ({_summary(report)})")
     parts = assign_splits(rows, fractions, seed) if fractions else {TRAIN: rows}
@@ -133,9 +132,8 @@ def validate_manifest(
     )
     report_file = write_report(report, report_path(file, "validation"))
     if strict and report.problems:
-        error = DataError(f"{file}: {len(report.problems)} problem(s) ({_summary(report)}); see {report_file}")
-        error.report = report  # type: ignore[attr-defined]  # lets the CLI show the table
-        raise error
+        raise StrictDataError(f"{file}: {len(report.problems)} problem(s) ({_summary(report)}); see {report_file}",
+                              report)
     return report, report_file
 
 

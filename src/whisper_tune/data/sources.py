@@ -153,7 +153,7 @@ def scan_folder(root: Path, options: SourceOptions, id_base: Path) -> Scan:
     text_ext = _normal_ext(options.text_ext)
     text_root = options.transcripts or root
     if options.transcripts is not None and not options.transcripts.is_dir():
-        raise DataError(f"--transcripts {options.transcripts}: no such folder")
+        raise DataError(f"`transcripts` {options.transcripts}: no such folder")
     audio_files = [
         p for p in _walk(root) if p.suffix.lower() in AUDIO_EXTENSIONS | UNSUPPORTED_AUDIO_EXTENSIONS
     ]
@@ -250,13 +250,13 @@ def scan_table(table: Path, options: SourceOptions, root: Path | bool | None = T
     folder; ``None``: no such check, as when validating a finished manifest).
     """
     header, records = read_table(table)
-    path_col = _column(table, header, options.path_column, COLUMN_ALIASES["audio"], "audio path", "--path-column")
-    text_col = _column(table, header, options.text_column, COLUMN_ALIASES["text"], "transcript", "--text-column")
-    id_col = _optional_column(table, header, options.id_column, COLUMN_ALIASES["id"], "--id-column")
+    path_col = _column(table, header, options.path_column, COLUMN_ALIASES["audio"], "audio path", "`path_column`")
+    text_col = _column(table, header, options.text_column, COLUMN_ALIASES["text"], "transcript", "`text_column`")
+    id_col = _optional_column(table, header, options.id_column, COLUMN_ALIASES["id"], "`id_column`")
     speaker_col = _optional_column(table, header, options.speaker_column, COLUMN_ALIASES["speaker"],
-                                   "--speaker-column")
+                                   "`speaker_column`")
     language_col = _optional_column(table, header, options.language_column, COLUMN_ALIASES["language"],
-                                    "--language-column")
+                                    "`language_column`")
     base = options.audio_dir or table.parent
     dataset_root = (options.root or base) if root is True else (root or None)
     scan = Scan()
@@ -410,8 +410,8 @@ def scan_hf_dataset(name: str, options: SourceOptions, hub: bool) -> Scan:
         import datasets
     except ImportError as exc:  # an optional dependency
         raise DataError("reading Hugging Face datasets needs `pip install datasets`") from exc
-    if options.extract_dir is None:
-        raise DataError(f"{name}: no folder to write decoded audio to (internal: extract_dir unset)")
+    # build_manifest sets it before reading a hub dataset: its absence is a bug, not bad input.
+    assert options.extract_dir is not None, "scan_hf_dataset needs options.extract_dir"
     try:
         loaded = (
             datasets.load_dataset(name, options.hf_config, split=options.hf_split)
@@ -424,7 +424,7 @@ def scan_hf_dataset(name: str, options: SourceOptions, hub: bool) -> Scan:
     if isinstance(loaded, (datasets.DatasetDict, datasets.IterableDatasetDict)):
         splits = sorted(loaded.keys())
         if options.hf_split is None and len(splits) != 1:
-            raise DataError(f"{name}: the dataset has splits {splits}; choose one with --hf-split")
+            raise DataError(f"{name}: the dataset has splits {splits}; choose one with `hf_split`")
         split_name = options.hf_split or splits[0]
         if split_name not in loaded:
             raise DataError(f"{name}: no split {split_name!r}; it has {splits}")
@@ -432,12 +432,12 @@ def scan_hf_dataset(name: str, options: SourceOptions, hub: bool) -> Scan:
     columns = list(loaded.column_names)
     if "audio" not in columns:
         raise DataError(f"{name}: no `audio` column; its columns are {columns}")
-    text_col = _column(Path(name), columns, options.text_column, COLUMN_ALIASES["text"], "transcript", "--text-column")
-    id_col = _optional_column(Path(name), columns, options.id_column, COLUMN_ALIASES["id"], "--id-column")
+    text_col = _column(Path(name), columns, options.text_column, COLUMN_ALIASES["text"], "transcript", "`text_column`")
+    id_col = _optional_column(Path(name), columns, options.id_column, COLUMN_ALIASES["id"], "`id_column`")
     speaker_col = _optional_column(Path(name), columns, options.speaker_column, COLUMN_ALIASES["speaker"],
-                                   "--speaker-column")
+                                   "`speaker_column`")
     language_col = _optional_column(Path(name), columns, options.language_column, COLUMN_ALIASES["language"],
-                                    "--language-column")
+                                    "`language_column`")
     if isinstance(loaded.features.get("audio"), datasets.Audio):
         loaded = loaded.cast_column("audio", datasets.Audio(decode=False))
     out_dir = options.extract_dir / _SAFE.sub("_", Path(name).name or "dataset") / split_name

@@ -30,23 +30,23 @@ def parse_split_spec(spec: str) -> dict[str, float]:
         name, sep, value = part.partition("=")
         name = name.strip()
         if not sep or not name.isidentifier():
-            raise ConfigError(f"--split {spec!r}: {part!r} is not NAME=FRACTION (e.g. val=0.1,test=0.1)")
+            raise ConfigError(f"`split` {spec!r}: {part!r} is not NAME=FRACTION (e.g. val=0.1,test=0.1)")
         if name == TRAIN:
-            raise ConfigError(f"--split {spec!r}: train takes what the other splits leave; do not name it")
+            raise ConfigError(f"`split` {spec!r}: train takes what the other splits leave; do not name it")
         if name in fractions:
-            raise ConfigError(f"--split {spec!r}: {name!r} is given twice")
+            raise ConfigError(f"`split` {spec!r}: {name!r} is given twice")
         try:
             fraction = float(value)
         except ValueError:
-            raise ConfigError(f"--split {spec!r}: {value!r} is not a number between 0 and 1") from None
+            raise ConfigError(f"`split` {spec!r}: {value!r} is not a number between 0 and 1") from None
         if not 0 < fraction < 1:
-            raise ConfigError(f"--split {spec!r}: {name}={value} must be between 0 and 1")
+            raise ConfigError(f"`split` {spec!r}: {name}={value} must be between 0 and 1")
         fractions[name] = fraction
     if not fractions:
-        raise ConfigError(f"--split {spec!r}: expected NAME=FRACTION pairs such as val=0.1,test=0.1")
+        raise ConfigError(f"`split` {spec!r}: expected NAME=FRACTION pairs such as val=0.1,test=0.1")
     if sum(fractions.values()) >= 1:
         raise ConfigError(
-            f"--split {spec!r}: the fractions add up to {sum(fractions.values()):g}; leave some for train"
+            f"`split` {spec!r}: the fractions add up to {sum(fractions.values()):g}; leave some for train"
         )
     return fractions
 

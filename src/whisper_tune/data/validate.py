@@ -169,7 +169,7 @@ def _clip_problem(candidate: Candidate, fact: AudioFacts, limits: Limits) -> tup
     if candidate.root is not None and escapes_root(candidate.audio, candidate.root):
         return (
             "path_escapes_root",
-            f"outside {candidate.root}; keep the audio inside the dataset folder or name a wider one with --root",
+            f"outside {candidate.root}; keep the audio inside the dataset folder or name a wider one with `root`",
         )
     if fact.problem is not None:
         return fact.problem

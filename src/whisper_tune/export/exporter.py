@@ -119,11 +119,11 @@ def export_ggml(
     """
     started = time.perf_counter()
     if dtype not in DTYPES:
-        raise ExportError(f"unknown --dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+        raise ExportError(f"unknown `dtype` {dtype!r}; expected one of {', '.join(DTYPES)}")
     if (out is None) == (whisper_cpp_dir is None):
-        raise ExportError("give exactly one of an output file (--out) or a whisper.cpp folder (--whisper-cpp-dir)")
+        raise ExportError("give exactly one of an output file (`out`) or a whisper.cpp folder (`whisper_cpp_dir`)")
     if name and futo:
-        raise ExportError("--name and --futo-name both set a file name; give one of them")
+        raise ExportError("`name` and `futo` both set a file name; give one of them")
     if dtype == "f32":
         log.warning(F32_CPU_WARNING)
     with _merged_model_dir(model_spec, adapter) as (model_dir, source, adapter_desc):
@@ -203,7 +203,9 @@ def _merged_model_dir(
         return
 
     if adapter is not None and resolved.adapter is not None:
-        raise ExportError(f"{model_spec} is itself an adapter; give either an adapter as MODEL or --adapter, not both")
+        raise ExportError(
+            f"{model_spec} is itself an adapter; give either an adapter as `model_spec` or `adapter`, not both"
+        )
     adapter_dir = Path(adapter) if adapter is not None else Path(resolved.adapter)  # type: ignore[arg-type]
     base = resolved if adapter is not None else None
     with tempfile.TemporaryDirectory(prefix="whisper-tune-merge-") as scratch:
@@ -244,13 +246,13 @@ def _output_path(
     if whisper_cpp_dir is not None:
         root = Path(whisper_cpp_dir)
         if not root.is_dir():
-            raise ExportError(f"{root}: no such folder; --whisper-cpp-dir takes a whisper.cpp checkout")
+            raise ExportError(f"{root}: no such folder; `whisper_cpp_dir` takes a whisper.cpp checkout")
         return root / "models" / output_file_name(config, dtype, name, futo)
     target = Path(out)  # type: ignore[arg-type]
     if target.is_dir():
         return target / output_file_name(config, dtype, name, futo)
     if name or futo:
-        raise ExportError(f"{target}: --name/--futo-name choose a file name; give --out an existing folder for them")
+        raise ExportError(f"{target}: `name`/`futo` choose a file name; give `out` an existing folder for them")
     return target
 
 

@@ -51,7 +51,7 @@ def futo_name(identity: ModelIdentity, dtype: str) -> str:
     if identity.size not in FUTO_SIZES:
         raise ExportError(
             f"FUTO Voice Input accepts only {', '.join(FUTO_SIZES)} models; this one is "
-            f"{identity.size}. Export with --out FILE instead of --futo-name"
+            f"{identity.size}. Export with `out` naming a file instead of `futo`"
         )
     parts = [identity.size, *(["en"] if identity.english_only else []), *(["acft"] if identity.acft else []), dtype]
     return "_".join(parts) + ".bin"

@@ -87,7 +87,7 @@ def _resolve_path(spec: str, path: Path) -> ResolvedModel:
         hint = ""
         with open(path, "rb") as handle:
             if handle.read(4) == GGML_MAGIC:
-                hint = " It is a whisper.cpp GGML file: use it with --backend whispercpp."
+                hint = " It is a whisper.cpp GGML file: use it with `backend` whispercpp."
         raise ModelSourceError(f"{path}: is a file, not a model folder.{hint}")
     if (path / "adapter_config.json").is_file():
         return _resolve_adapter(spec, path)

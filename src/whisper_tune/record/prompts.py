@@ -75,7 +75,7 @@ def read_terms(path: Path) -> list[str]:
         if len(words) > MAX_TERM_WORDS:
             raise DataError(
                 f"{path}, line {number}: {len(words)} words ({line[:60]!r}...); a term has at most "
-                f"{MAX_TERM_WORDS} words. Put sentences in a file of their own and pass it with --sentences"
+                f"{MAX_TERM_WORDS} words. Put sentences in a file of their own and pass it as `sentences`"
             )
         key = line.casefold()
         if key in seen:
@@ -179,7 +179,7 @@ def build_prompts(
     capacity = len(templates.alone) + len(templates.short) + len(templates.sentence)
     if not 1 <= per_term <= capacity:
         raise ConfigError(
-            f"--per-term {per_term}: expected 1 to {capacity} (the number of distinct phrases in {templates.source})"
+            f"`per_term` {per_term}: expected 1 to {capacity} (the number of distinct phrases in {templates.source})"
         )
     slugs = term_slugs(terms)
     heldout = _heldout_ranks(terms, heldout_share) if terms else {}

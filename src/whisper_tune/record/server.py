@@ -164,7 +164,7 @@ class RecorderServer:
 def _listen(port: int) -> socket.socket:
     """A listening socket on the loopback address, or a :class:`DataError` naming the port."""
     if not 0 <= port <= 65535:
-        raise DataError(f"--port {port}: expected a port number from 1 to 65535 (0 picks a free one)")
+        raise DataError(f"`port` {port}: expected a port number from 1 to 65535 (0 picks a free one)")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # Linux still refuses a port in use
     try:
@@ -174,7 +174,7 @@ def _listen(port: int) -> socket.socket:
         listener.close()
         if exc.errno == errno.EADDRINUSE:
             raise DataError(
-                f"--port {port}: the port is in use by another program; pick another, e.g. --port {port + 1}"
+                f"`port` {port}: the port is in use by another program; pick another, e.g. `port` {port + 1}"
             ) from exc
-        raise DataError(f"--port {port}: cannot listen on {HOST}:{port} ({exc.strerror or exc})") from exc
+        raise DataError(f"`port` {port}: cannot listen on {HOST}:{port} ({exc.strerror or exc})") from exc
     return listener

@@ -66,7 +66,7 @@ class RecordingSession:
     def open(cls, options: SessionOptions) -> RecordingSession:
         """Read the inputs, check the folder is writable, and mark what is already recorded."""
         if options.terms is None and options.sentences is None:
-            raise DataError("nothing to record: give --terms FILE (one term per line) and/or --sentences FILE")
+            raise DataError("nothing to record: give `terms` (a file, one term per line) and/or `sentences` (a file)")
         terms = read_terms(options.terms) if options.terms is not None else []
         sentences = read_sentences(options.sentences) if options.sentences is not None else []
         prompts = build_prompts(terms, load_templates(options.templates), options.per_term, sentences)

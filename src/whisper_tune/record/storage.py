@@ -70,8 +70,8 @@ def check_voice(voice: str) -> str:
     """A speaker id usable as a folder name, or a :class:`DataError` that says what is allowed."""
     if not _VOICE.fullmatch(voice):
         raise DataError(
-            f"--voice {voice!r}: expected 1 to 64 letters, digits, '_', '-' or '.', starting with a "
-            "letter or digit (it becomes the speaker folder), e.g. --voice alice"
+            f"`voice` {voice!r}: expected 1 to 64 letters, digits, '_', '-' or '.', starting with a "
+            "letter or digit (it becomes the speaker folder), e.g. `voice` alice"
         )
     return voice
 
@@ -189,7 +189,7 @@ def _ensure_writable(root: Path) -> None:
             pass
     except OSError as exc:
         raise DataError(
-            f"--out {root}: cannot write there ({exc.strerror or exc}); choose another folder or fix its permissions"
+            f"`root` {root}: cannot write there ({exc.strerror or exc}); choose another folder or fix its permissions"
         ) from exc
     if not os.access(root, os.W_OK | os.X_OK):  # pragma: no cover - root ignores permissions
-        raise DataError(f"--out {root}: the folder is not writable; choose another folder or fix its permissions")
+        raise DataError(f"`root` {root}: the folder is not writable; choose another folder or fix its permissions")

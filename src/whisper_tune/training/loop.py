@@ -443,8 +443,8 @@ def _resume_source(config: LoopConfig, output_dir: Path) -> Path | None:
         return Path(config.resume)
     if latest_checkpoint(output_dir) is not None:
         raise TrainingError(
-            f"{output_dir} already holds checkpoints of an earlier run; continue it with --resume "
-            "(resume=auto), or choose another output_dir"
+            f"{output_dir} already holds checkpoints of an earlier run; continue it with resume=auto "
+            "(`resume`), or choose another output_dir"
         )
     return None
 

@@ -250,7 +250,7 @@ def _check_tokenizer(folder: Path, report: CheckReport) -> None:
     has_fast = (folder / "tokenizer.json").is_file()
     for name in REQUIRED_TOKENIZER_FILES:
         if not (folder / name).is_file():
-            how = "run check --fix to write it from tokenizer.json" if has_fast else "copy it from the base model"
+            how = "check with `fix` writes it from tokenizer.json" if has_fast else "copy it from the base model"
             report.findings.append(Finding("error", name, f"is missing ({how})", fixable=has_fast))
     vocab = _read_json(folder / "vocab.json", report, required=False) if (folder / "vocab.json").is_file() else None
     if vocab is not None and len(vocab) != N_TEXT_TOKENS:
