@@ -354,7 +354,7 @@ def _as_clips(clips: Any) -> list[EvalClip]:
         return load_clips(clips)
     items = list(clips)
     if not items:
-        raise DataError("no clips to verify with; give a manifest (--data) or audio files")
+        raise DataError("no clips to verify with; give a manifest or audio files")
     if all(isinstance(c, EvalClip) for c in items):
         return items
     result = []
