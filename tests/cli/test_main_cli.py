@@ -205,3 +205,12 @@ def test_a_bug_asks_for_a_report_with_the_traceback(capsys):
     assert "internal error: KeyError: 'missing'" in err
     assert "This is a bug in whisper-tune" in err and "Please report it at https://" in err
     assert "error: " not in err.replace("internal error: ", "")  # not dressed up as a user error
+
+
+def test_cloud_parameters_are_shown_as_train_options():
+    from whisper_tune.cli.main import command_parser, in_cli_terms
+
+    parser = build_parser()
+    train = command_parser(parser, parser.parse_args(["train", "--cloud", "modal"]))
+    message = "`provider` aws: only modal; `gpu` X1; `timeout_seconds` 30 s"
+    assert in_cli_terms(message, train) == "--cloud aws: only modal; --gpu X1; --timeout 30 s"

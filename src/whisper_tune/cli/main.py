@@ -47,7 +47,8 @@ EXIT_INTERNAL = 70
 BUG_REPORTS = "https://github.com/whisper-tune/whisper-tune/issues"
 
 #: Library parameters whose command-line option has another destination name.
-PARAMETER_OPTIONS = {"n_threads": "threads", "futo": "futo_name", "model_spec": "model", "root": "out"}
+PARAMETER_OPTIONS = {"n_threads": "threads", "futo": "futo_name", "model_spec": "model", "root": "out",
+                     "provider": "cloud", "timeout_seconds": "timeout"}
 EXIT_INTERRUPTED = 130
 
 

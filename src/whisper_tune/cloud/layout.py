@@ -58,11 +58,11 @@ class CloudOptions:
 
     def __post_init__(self) -> None:
         if self.provider != "modal":
-            raise ConfigError(f"--cloud {self.provider}: the only cloud supported is modal")
+            raise ConfigError(f"`provider` {self.provider}: the only cloud supported is modal")
         if self.gpu not in GPUS:
-            raise ConfigError(f"--gpu {self.gpu}: expected one of {', '.join(GPUS)}")
+            raise ConfigError(f"`gpu` {self.gpu}: expected one of {', '.join(GPUS)}")
         if not 60 <= self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
-            raise ConfigError(f"--timeout {self.timeout_seconds} s: Modal allows 60 s to 24 h per call")
+            raise ConfigError(f"`timeout_seconds` {self.timeout_seconds} s: Modal allows 60 s to 24 h per call")
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
@@ -72,7 +72,7 @@ def parse_duration(text: str) -> int:
     """``"90m"``, ``"4h"``, ``"3600"`` or ``"3600s"`` -> seconds."""
     match = _DURATION.match(text)
     if not match:
-        raise ConfigError(f"--timeout {text!r}: expected seconds or a number with s, m or h (e.g. 4h, 90m)")
+        raise ConfigError(f"`timeout_seconds` {text!r}: expected seconds or a number with s, m or h (e.g. 4h, 90m)")
     value, unit = float(match.group(1)), match.group(2) or "s"
     return round(value * {"s": 1, "m": 60, "h": 3600}[unit])
 

@@ -42,7 +42,7 @@ _TOKEN_HELP = ("run `modal token new` (or `modal setup`), or set MODAL_TOKEN_ID 
 
 def submit(kind: str, config: Any, options: layout.CloudOptions) -> dict[str, Any] | None:
     """Run ``config`` on Modal; returns the job's summary (None for a dry run)."""
-    modal = require("modal", "--cloud modal")
+    modal = require("modal", "`provider` modal")
     with tempfile.TemporaryDirectory(prefix="whisper-tune-cloud-") as staging:
         staged = stage_job(kind, config, Path(staging))
         if options.dry_run:
