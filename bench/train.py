@@ -47,6 +47,7 @@ VARIANTS = {
     "ours-lora-fp32": ("ours", "lora", ["encoder_context=clip", "full_context_fraction=0", "mixed_precision=no"]),
     "ours-full-fp32": ("ours", "full", ["encoder_context=clip", "full_context_fraction=0", "mixed_precision=no"]),
     "ours-full-mix10": ("ours", "full", ["encoder_context=clip", "full_context_fraction=0.1"]),
+    "ours-full-lr4e-5": ("ours", "full", ["encoder_context=clip", "full_context_fraction=0", "learning_rate=4e-5"]),
     "ours-lora-full-ctx": ("ours", "lora", ["encoder_context=full"]),
     "ours-lora": ("ours", "lora", ["encoder_context=clip", "full_context_fraction=0"]),
     "ours-lora-mix25": ("ours", "lora", ["encoder_context=clip", "full_context_fraction=0.25"]),

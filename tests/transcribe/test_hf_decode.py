@@ -31,6 +31,21 @@ def test_batching_does_not_change_results(embedded_model, embedded_processor, jf
     assert [r.tokens for r in batched] == [r.tokens for r in single]
 
 
+def test_batched_greedy_gives_the_one_by_one_tokens_on_real_clips(embedded_model, embedded_processor, real_clips_dir):
+    """Batched evaluation decoding (eval, verify, training's validation) is only faster: every
+    real clip's tokens equal its own batch-1 decoding, at the full and at FUTO's context."""
+    from whisper_tune.audio import load_audio
+
+    clips = [load_audio(p) for p in sorted(real_clips_dir.glob("*.wav"))[:8]]
+    assert len(clips) == 8
+    for contexts in ([None] * len(clips), [futo_audio_ctx(len(c), floor=None) for c in clips]):
+        options = DecodeOptions(max_tokens=64)
+        batched = transcribe_clip_contexts(embedded_model, embedded_processor, clips, contexts, options, batch_size=8)
+        single = [transcribe_clip_contexts(embedded_model, embedded_processor, [c], [x], options, batch_size=1)[0]
+                  for c, x in zip(clips, contexts, strict=True)]
+        assert [r.tokens for r in batched] == [r.tokens for r in single]
+
+
 def test_short_encoder_at_full_context_equals_stock_encoder(embedded_model, embedded_processor, jfk_audio):
     features = embedded_processor.feature_extractor(jfk_audio, sampling_rate=16000, return_tensors="pt").input_features
     with torch.no_grad():
