@@ -21,7 +21,8 @@ def test_shipped_demo_configs_load(tmp_path):
 
 def test_pipeline_runs_every_step_of_the_issue_in_order():
     names = [stage.name for stage in STAGES]
-    assert names == ["manifest", "baseline", "train", "finetuned", "acft", "acft_eval", "export", "verify", "report"]
+    assert names == ["manifest", "baseline", "train", "finetuned", "glossary", "acft", "acft_eval", "export", "verify",
+                     "report"]
     assert describe_pipeline().splitlines()[0].startswith("1. Build and validate")
 
 

@@ -119,6 +119,19 @@ def stage_finetuned(ctx: DemoContext) -> dict[str, Any]:
     return _evaluate_hf(ctx, ctx.result("train")["merged"], "finetuned")
 
 
+def stage_glossary(ctx: DemoContext) -> dict[str, Any]:
+    """Stock and fine-tuned with the domain terms as FUTO's glossary prompt: what a user gets
+    from the personal dictionary alone, against what fine-tuning buys."""
+    from whisper_tune.demo_data import demo_terms
+    from whisper_tune.deploy import glossary_prompt
+
+    prompt = glossary_prompt(demo_terms())
+    return {"prompt": prompt,
+            "stock": _evaluate_hf(ctx, BASE_MODEL, "glossary-stock", prompt=prompt, contexts=("full",)),
+            "finetuned": _evaluate_hf(ctx, ctx.result("train")["merged"], "glossary-finetuned", prompt=prompt,
+                                      contexts=("full",))}
+
+
 def stage_acft(ctx: DemoContext) -> dict[str, Any]:
     from whisper_tune.acft.config import load_acft_config
     from whisper_tune.acft.runner import run_acft
@@ -195,6 +208,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("baseline", "Baseline: stock tiny.en on the held-out clips", stage_baseline, ("report",)),
     Stage("train", "LoRA fine-tuning (then merge)", stage_train, ("merged",)),
     Stage("finetuned", "Fine-tuned model on the held-out clips", stage_finetuned, ("report",)),
+    Stage("glossary", "Stock and fine-tuned with the terms as FUTO's glossary prompt", stage_glossary, ()),
     Stage("acft", "ACFT: audio-context fine-tuning for FUTO's short contexts", stage_acft, ("model",)),
     Stage("acft_eval", "ACFT model on the held-out clips", stage_acft_eval, ("report",)),
     Stage("export", "Export GGML f16 and q8_0 (FUTO's names)", stage_export, ("f16", "q8_0")),
@@ -242,7 +256,8 @@ def _is_done(ctx: DemoContext, stage: Stage) -> bool:
     return all(Path(result[key]).exists() for key in stage.outputs if key in result)
 
 
-def _evaluate_hf(ctx: DemoContext, model: str, name: str) -> dict[str, Any]:
+def _evaluate_hf(ctx: DemoContext, model: str, name: str, prompt: str = "",
+                 contexts: tuple[str, ...] = ("full", "futo")) -> dict[str, Any]:
     """Held-out WER at full context and FUTO's context, plus per-term hits, for one model."""
     from whisper_tune.demo_data import demo_terms, term_hits
     from whisper_tune.evaluation.eval import evaluate, load_clips
@@ -252,11 +267,12 @@ def _evaluate_hf(ctx: DemoContext, model: str, name: str) -> dict[str, Any]:
     clips = load_clips(ctx.result("manifest")["heldout"])
     hf_model, processor = load_model(model), load_processor(model)
     folder = ctx.reports / name
-    options = DecodeOptions(max_tokens=EVAL_MAX_TOKENS)
-    full, futo = (evaluate(model, clips, "hf", audio_ctx, options, report_dir=folder / audio_ctx,
-                           hf_model=hf_model, hf_processor=processor) for audio_ctx in ("full", "futo"))
+    options = DecodeOptions(max_tokens=EVAL_MAX_TOKENS, prompt=prompt)
+    reports = {audio_ctx: evaluate(model, clips, "hf", audio_ctx, options, report_dir=folder / audio_ctx,
+                                   hf_model=hf_model, hf_processor=processor) for audio_ctx in contexts}
+    full = reports["full"]
     hits = term_hits([r.reference for r in full.rows], [r.hypothesis for r in full.rows], demo_terms())
-    summary = {"model": model, "full": full.totals(), "futo": futo.totals(),
+    summary = {"model": model, **{ctx_: report.totals() for ctx_, report in reports.items()},
                "terms": {c.term: [c.hit, c.said] for c in hits}, "report": str(folder)}
     atomic_write_json(folder / "summary.json", summary)
     return summary

@@ -25,9 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model spec for --backend hf; a GGML .bin file for --backend whispercpp")
     parser.add_argument("--data", required=True, metavar="MANIFEST", help="manifest CSV with audio and text columns")
     parser.add_argument("--backend", choices=("hf", "whispercpp"), default="hf", help="decoder (default: hf)")
-    parser.add_argument("--audio-ctx", default="full", metavar="CTX", help="full (default), futo, futo+N or N")
+    parser.add_argument("--audio-ctx", default=None, metavar="CTX",
+                        help="full (default, or the --as preset's), futo, futo+N or N")
     parser.add_argument("--language", default=None, help="language code for multilingual models")
-    parser.add_argument("--beam-size", type=int, default=1, help="1 = greedy (default); FUTO uses 5")
+    parser.add_argument("--beam-size", type=int, default=None,
+                        help="1 = greedy (default, or the --as preset's); FUTO Keyboard uses 5")
+    from whisper_tune.cli.verify import add_deployment_arguments
+
+    add_deployment_arguments(parser, runtimes=False)
+    parser.add_argument("--runtime", choices=("current", "1.5"), default="current",
+                        help="whisper.cpp for --backend whispercpp: 1.8.5 (current) or the 1.5 generation FUTO's "
+                             "apps vendor (installed on first use in whisper-tune's cache folder)")
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="time limit for whisper.cpp in seconds (default: 60 + 30 per clip)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
@@ -38,12 +46,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from whisper_tune.deploy import deployment_options, get_preset, resolve_prompt
     from whisper_tune.evaluation.eval import evaluate
-    from whisper_tune.transcribe import DecodeOptions
+    from whisper_tune.whispercpp.runtimes import resolve_runtimes
 
-    options = DecodeOptions(language=args.language, beam_size=args.beam_size)
-    report = evaluate(args.model, args.data, args.backend, args.audio_ctx, options,
-                      report_dir=args.report, timeout=args.timeout, n_threads=args.threads)
+    prompt = resolve_prompt(args.glossary, args.prompt)
+    runtime = resolve_runtimes(args.runtime)[0] if args.backend == "whispercpp" else None
+    flash_attn = False
+    if args.preset:
+        preset = get_preset(args.preset)
+        options = deployment_options(preset, args.model, args.backend, prompt, args.beam_size, args.language)
+        audio_ctx, flash_attn = args.audio_ctx or preset.audio_ctx, preset.flash_attn and args.runtime == "current"
+    else:
+        options = deployment_options(None, args.model, args.backend, prompt, args.beam_size, args.language)
+        audio_ctx = args.audio_ctx or "full"
+    report = evaluate(args.model, args.data, args.backend, audio_ctx, options,
+                      report_dir=args.report, timeout=args.timeout, n_threads=args.threads, runtime=runtime,
+                      flash_attn=flash_attn)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -38,8 +38,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--language", default=None, help="language code for multilingual models")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="whisper.cpp threads (default: half the machine's cores, 1 to 4; results depend on it)")
+    add_deployment_arguments(parser, runtimes=True)
+    parser.add_argument("--whisper-cli", default=None, metavar="PATH",
+                        help="with --as: also run your own whisper-cli build with the same parameters")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)
+
+
+def add_deployment_arguments(parser: argparse.ArgumentParser, runtimes: bool) -> None:
+    """--as, --glossary, --prompt, --beam-size and (verify) --runtime; shared with eval."""
+    from whisper_tune.deploy import PRESETS
+
+    parser.add_argument("--as", dest="preset", choices=tuple(PRESETS), default=None,
+                        help="decode as this client does: " + "; ".join(f"{p.name}: {p.description}"
+                                                                          for p in PRESETS.values()))
+    parser.add_argument("--glossary", default=None, metavar="TERMS.txt",
+                        help="one term per line: the prompt becomes FUTO's '(Glossary: w1, w2, ...)'")
+    parser.add_argument("--prompt", default=None, metavar="TEXT", help="an initial prompt (at most 224 tokens)")
+    if runtimes:
+        parser.add_argument("--runtime", choices=("current", "1.5", "both"), default="current",
+                            help="with --as: whisper.cpp 1.8.5 (current), the 1.5 generation FUTO's apps vendor "
+                                 "(installed on first use in whisper-tune's cache folder), or both")
+        parser.add_argument("--beam-size", type=int, default=None, metavar="N",
+                            help="with --as: override the preset's beam size (1 = greedy)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.data) == bool(args.audio):
         raise DataError("give the clips to verify with either --data MANIFEST or audio files (one of the two)")
+    if args.preset:
+        return _run_deployed(args)
+    if args.runtime != "current" or args.whisper_cli or args.glossary or args.prompt or args.beam_size:
+        raise DataError("--runtime, --whisper-cli, --glossary, --prompt and --beam-size go with --as PRESET "
+                        "(futo-keyboard, futo-voice or whisper-cli)")
     delta = DEFAULT_MAX_WER_DELTA if args.max_wer_delta is None else args.max_wer_delta
     report = verify(args.ggml_file, args.reference, args.data or args.audio, max_wer_delta=delta,
                     report_dir=args.report, short_audio=args.short_audio, timeout=args.timeout,
@@ -59,6 +85,34 @@ def run(args: argparse.Namespace) -> int:
         _print(report)
     if not report.passed:
         raise VerificationFailed(f"{report.ggml_file.name}: verification failed at {report.stage}: {report.reason}")
+    return 0
+
+
+def _run_deployed(args: argparse.Namespace) -> int:
+    from whisper_tune.deploy import get_preset, resolve_prompt
+    from whisper_tune.errors import VerificationFailed
+    from whisper_tune.verify.deployed import DEFAULT_DEPLOYED_MAX_WER_DELTA, verify_deployed
+    from whisper_tune.verify.verify import _as_clips
+    from whisper_tune.whispercpp.cli import check_whisper_cli
+    from whisper_tune.whispercpp.runtimes import resolve_runtimes
+
+    preset = get_preset(args.preset)
+    prompt = resolve_prompt(args.glossary, args.prompt)
+    cli = check_whisper_cli(args.whisper_cli) if args.whisper_cli else None  # bad input before any work
+    clips = _as_clips(args.data or args.audio)
+    runtimes: list = resolve_runtimes(args.runtime)
+    if cli is not None:
+        runtimes.append(cli)
+    delta = DEFAULT_DEPLOYED_MAX_WER_DELTA if args.max_wer_delta is None else args.max_wer_delta
+    report = verify_deployed(args.ggml_file, args.reference, clips, preset, runtimes, prompt=prompt,
+                             beam_size=args.beam_size, language=args.language, max_wer_delta=delta,
+                             report_dir=args.report, timeout=args.timeout)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(report.to_markdown())
+    if not report.passed:
+        raise VerificationFailed(f"{report.ggml_file.name} as {preset.name}: {report.reason}")
     return 0
 
 

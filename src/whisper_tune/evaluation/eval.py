@@ -27,6 +27,7 @@ from whisper_tune.fileio import atomic_write_json, atomic_write_text
 from whisper_tune.models import load_model, load_processor
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 from whisper_tune.whispercpp import aligned_options, default_threads, transcribe_ggml
+from whisper_tune.whispercpp.runtimes import current_runtime
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class EvalReport:
     rows: list[EvalRow]
     seconds: float  # wall time of decoding, model loading excluded
     threads: int | None = None  # whisper.cpp's thread count (its results depend on it); None for hf
+    settings: dict[str, Any] = field(default_factory=dict)  # runtime and every decoding parameter
 
     @property
     def wer(self) -> float:
@@ -100,7 +102,8 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "backend": self.backend, "audio_ctx": self.audio_ctx,
-                "threads": self.threads, "totals": self.totals(), "clips": [r.to_dict() for r in self.rows]}
+                "threads": self.threads, "settings": self.settings, "totals": self.totals(),
+                "clips": [r.to_dict() for r in self.rows]}
 
     def to_markdown(self) -> str:
         t = self.totals()
@@ -110,6 +113,7 @@ class EvalReport:
             f"{t['loops']} loop(s) in {t['clips']} clips; {t['seconds']:.1f} s for {t['audio_seconds']:.1f} s of "
             f"audio (RTF {t['real_time_factor']:.3f})"
             + (f"; whisper.cpp on {self.threads} thread(s)." if self.threads else "."), "",
+            "Settings: " + ", ".join(f"{k}={v!r}" for k, v in self.settings.items()), "",
             "| id | ctx | WER | CER | loop | reference | hypothesis |", "|---|---|---|---|---|---|---|",
         ]
         for r in self.rows:
@@ -146,6 +150,8 @@ def evaluate(
     n_threads: int | None = None,
     hf_model: Any = None,
     hf_processor: Any = None,
+    runtime: Any = None,
+    flash_attn: bool = False,
 ) -> EvalReport:
     """Decode every clip of ``manifest`` and score it against its transcript.
 
@@ -153,8 +159,9 @@ def evaluate(
     ``"whispercpp"``; ``audio_ctx`` is full, futo, futo+N or a number (see
     :mod:`.contexts`). ``n_threads``: whisper.cpp's thread count (default: a fixed count for
     the machine, :func:`~whisper_tune.whispercpp.default_threads`; recorded in the report).
-    ``hf_model``/``hf_processor`` reuse an already loaded model. Writes
-    ``eval.json`` and ``eval.md`` to ``report_dir`` when given.
+    ``hf_model``/``hf_processor`` reuse an already loaded model. ``runtime`` picks the
+    whisper.cpp build (:mod:`whisper_tune.whispercpp.runtimes`; default: the current one).
+    Writes ``eval.json`` and ``eval.md`` to ``report_dir`` when given.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -164,10 +171,14 @@ def evaluate(
     contexts = contexts_for(arrays, label)
     started = time.perf_counter()
     threads = None
+    settings: dict[str, Any] = {**options.to_dict(), "flash_attn": flash_attn}
     if backend == "whispercpp":
         threads = n_threads if n_threads is not None else default_threads()
+        runtime = runtime or current_runtime()
+        settings["runtime"] = runtime.to_dict()
         transcripts = decode_whispercpp(model_spec, arrays, contexts, options, timeout=timeout,
-                                        sources=[c.id for c in clips], n_threads=threads)
+                                        sources=[c.id for c in clips], n_threads=threads, runtime=runtime,
+                                        flash_attn=flash_attn)
     else:
         model, processor = hf_model, hf_processor
         if model is None or processor is None:
@@ -175,7 +186,7 @@ def evaluate(
             started = time.perf_counter()
         transcripts = decode_hf(model, processor, arrays, contexts, options, sources=[c.id for c in clips])
     seconds = time.perf_counter() - started
-    report = EvalReport(str(model_spec), backend, label, score(clips, transcripts), seconds, threads)
+    report = EvalReport(str(model_spec), backend, label, score(clips, transcripts), seconds, threads, settings)
     if report_dir is not None:
         report.write(report_dir)
     return report
@@ -192,9 +203,11 @@ def decode_hf(model: Any, processor: Any, clips: Sequence[np.ndarray], contexts:
 
 def decode_whispercpp(model_path: str | os.PathLike[str], clips: Sequence[np.ndarray], contexts: Sequence[int | None],
                       options: DecodeOptions, *, timeout: float | None = None, sources: Sequence[str] | None = None,
-                      suppress_tokens: Sequence[int] | None = None, n_threads: int | None = None) -> list[Transcript]:
+                      suppress_tokens: Sequence[int] | None = None, n_threads: int | None = None,
+                      runtime: Any = None, flash_attn: bool = False) -> list[Transcript]:
     return transcribe_ggml(model_path, clips, options, contexts, timeout, sources,
-                           suppress_tokens=suppress_tokens, n_threads=n_threads)
+                           suppress_tokens=suppress_tokens, n_threads=n_threads, runtime=runtime,
+                           flash_attn=flash_attn)
 
 
 def score(clips: Sequence[EvalClip], transcripts: Sequence[Transcript]) -> list[EvalRow]:

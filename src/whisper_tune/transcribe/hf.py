@@ -4,15 +4,19 @@ Greedy decoding is our own loop over the decoder with a KV cache: it is several 
 faster than ``generate()`` for short dictation on a CPU, decodes a batch with one encoder
 pass, and applies exactly the token rules whisper.cpp uses without timestamps (special and
 timestamp tokens suppressed, a blank or end-of-text first token suppressed, the model's
-non-speech suppress list applied). Beam search falls back to ``generate()``.
+non-speech suppress list applied). Beam search, and decoding with whisper.cpp's thresholds,
+is whisper.cpp's own algorithm (:mod:`whisper_tune.transcribe.beam`), not ``generate()``, so
+the tokens compare beam for beam. An initial prompt is tokenized as whisper.cpp tokenizes it
+(:mod:`whisper_tune.whispercpp.prompt`) and placed after ``<|startofprev|>``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -20,10 +24,13 @@ import torch
 from whisper_tune.audio import load_audio
 from whisper_tune.devices import pick_device
 from whisper_tune.errors import ModelSourceError
+from whisper_tune.export.vocab import tokens_bytes
 from whisper_tune.models import load_model, load_processor
 from whisper_tune.models.short_encoder import clamp_audio_ctx, encode_short
+from whisper_tune.transcribe.beam import BeamSettings, beam_search
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 from whisper_tune.whisper_constants import FULL_AUDIO_CTX, SAMPLE_RATE
+from whisper_tune.whispercpp.prompt import MAX_PROMPT_TOKENS, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -204,35 +211,74 @@ def transcribe_clip_contexts(
 def _decode_group(model, processor, clips, audio_ctx, options, special, param) -> list[list[int]]:
     features = log_mel_batch(processor, clips, param.device, param.dtype)
     states = encode(model, features, audio_ctx)
-    if options.beam_size > 1:
-        return _beam_decode(model, states, options, special)
+    special = decoding_special(special, options)
+    context = prompt_context(processor, options.prompt)
+    languages: list[int | None] = [None] * len(clips)
     if special.multilingual:
-        languages = ([special.language_token(options.language)] * len(clips) if options.language
-                     else detect_language(model, states, special))
-        outputs: list[list[int]] = [[] for _ in clips]
-        for language in sorted(set(languages)):
-            members = [i for i, lang in enumerate(languages) if lang == language]
-            decoded = greedy_decode(model, states[members], special.prompt(language, options.task),
-                                    special, options.max_tokens)
-            for member, tokens in zip(members, decoded, strict=True):
-                outputs[member] = tokens
-        return outputs
-    return greedy_decode(model, states, special.prompt(None, options.task), special, options.max_tokens)
+        detected = ([special.language_token(options.language)] * len(clips) if options.language
+                    else detect_language(model, states, special))
+        languages = list(detected)
+    if options.beam_size > 1 or options.whisper_cpp_rules:
+        return [_beam_decode(model, states[i : i + 1], context + special.prompt(languages[i], options.task),
+                             options, special) for i in range(len(clips))]
+    outputs: list[list[int]] = [[] for _ in clips]
+    for language in sorted(set(languages), key=str):
+        members = [i for i, lang in enumerate(languages) if lang == language]
+        decoded = greedy_decode(model, states[members], context + special.prompt(language, options.task),
+                                special, options.max_tokens)
+        for member, tokens in zip(members, decoded, strict=True):
+            outputs[member] = tokens
+    return outputs
 
 
-@torch.inference_mode()
-def _beam_decode(model, states, options: DecodeOptions, special: SpecialTokens) -> list[list[int]]:
-    from transformers.modeling_outputs import BaseModelOutput
+def decoding_special(special: SpecialTokens, options: DecodeOptions) -> SpecialTokens:
+    """``special`` with the suppression ``options`` asks for (a given list, blank or not)."""
+    suppress = special.suppress if options.suppress_tokens is None else tuple(options.suppress_tokens)
+    return replace(special, suppress=suppress, begin_suppress=special.begin_suppress if options.suppress_blank else ())
 
-    kwargs = {"language": options.language, "task": options.task} if special.multilingual else {}
-    generated = model.generate(
-        encoder_outputs=BaseModelOutput(last_hidden_state=states),
-        num_beams=options.beam_size,
-        do_sample=False,
-        max_new_tokens=options.max_tokens,
-        **kwargs,
+
+def prompt_context(processor, prompt: str) -> list[int]:
+    """``<|startofprev|>`` and the prompt's last 224 tokens as whisper.cpp makes them; [] without one."""
+    if not prompt:
+        return []
+    tokenizer = processor.tokenizer
+    ids = tokenize(text_vocab(tokenizer), prompt)
+    if not ids:
+        return []
+    return [int(tokenizer.convert_tokens_to_ids("<|startofprev|>")), *ids[-MAX_PROMPT_TOKENS:]]
+
+
+def text_vocab(tokenizer) -> list[bytes]:
+    """The tokenizer's regular vocabulary as raw bytes by id (what a GGML file holds)."""
+    cached = getattr(tokenizer, "_whisper_tune_text_vocab", None)
+    if cached is None:
+        eot = int(tokenizer.convert_tokens_to_ids("<|endoftext|>"))
+        cached = tokens_bytes(tokenizer.convert_ids_to_tokens(list(range(eot))))
+        tokenizer._whisper_tune_text_vocab = cached
+    return cached
+
+
+def _beam_decode(model, states, prompt: list[int], options: DecodeOptions, special: SpecialTokens) -> list[int]:
+    """One clip with whisper.cpp's beam search (or its greedy with thresholds, beam_size 1)."""
+    vocab = model.config.vocab_size
+    step_mask = torch.zeros(vocab, dtype=torch.bool, device=states.device)
+    step_mask[special.eot + 1 :] = True
+    step_mask[[t for t in special.suppress if t < vocab]] = True
+    begin_mask = step_mask.clone()
+    begin_mask[[t for t in special.begin_suppress if t < vocab]] = True
+    settings = BeamSettings(
+        beam_size=options.beam_size,
+        # whisper.cpp's max_tokens: a decoder completes at step index >= it (see the runner).
+        max_tokens=options.max_tokens if options.raw_max_tokens else max(1, options.max_tokens - 1),
+        max_steps=int(model.config.max_target_positions) // 2 - 4,
+        entropy_thold=options.entropy_thold,
+        logprob_thold=-math.inf if options.logprob_thold is None else options.logprob_thold,
+        no_speech_thold=1.0 if options.no_speech_thold is None else options.no_speech_thold,
     )
-    return [[t for t in row.tolist() if t < special.eot] for row in generated]
+    # <|nospeech|> sits just before <|notimestamps|> in every Whisper vocabulary.
+    result = beam_search(model, states, prompt, begin_mask, step_mask, special.eot, special.no_timestamps - 1,
+                         settings)
+    return [t for t in result.tokens if t < special.eot]
 
 
 def transcribe_files(

@@ -15,6 +15,18 @@ class DecodeOptions:
 
     ``audio_ctx`` None means the full 30 s context (1500 positions); an int runs the
     encoder on the first ``audio_ctx`` positions only (whisper.cpp's ``audio_ctx``).
+
+    The rest are whisper.cpp's ``whisper_full`` parameters, which both backends honour:
+    ``prompt`` is the initial prompt (tokenized as whisper.cpp does, placed after
+    ``<|startofprev|>``); ``suppress_blank`` masks a blank or end-of-text first token;
+    ``suppress_tokens`` None masks the model's own suppress list (the HF generation config),
+    else exactly these text ids (e.g. whisper.cpp's non-speech set); the thresholds are off
+    by default (``entropy_thold`` 0, ``logprob_thold`` None, ``no_speech_thold`` None):
+    with them a looping beam fails and a no-speech result is dropped, as in whisper.cpp;
+    ``temperature_inc`` > 0 lets whisper.cpp fall back to sampling, which the reference
+    decoder does not reproduce. ``raw_max_tokens`` passes ``max_tokens`` to whisper.cpp as
+    it is (as deployed apps do): a decoder that reaches whisper.cpp's 220-step limit fails
+    and gives no text, instead of stopping at the token cap.
     """
 
     language: str | None = None
@@ -22,6 +34,20 @@ class DecodeOptions:
     audio_ctx: int | None = None
     beam_size: int = 1
     max_tokens: int = DEFAULT_MAX_TOKENS
+    prompt: str = ""
+    suppress_blank: bool = True
+    suppress_tokens: tuple[int, ...] | None = None
+    entropy_thold: float = 0.0
+    logprob_thold: float | None = None
+    no_speech_thold: float | None = None
+    temperature_inc: float = 0.0
+    raw_max_tokens: bool = False
+
+    @property
+    def whisper_cpp_rules(self) -> bool:
+        """Thresholds or whisper.cpp's own token limit: decoded by the whisper.cpp-rules decoder."""
+        return (self.raw_max_tokens or self.entropy_thold > 0 or self.logprob_thold is not None
+                or self.no_speech_thold is not None)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

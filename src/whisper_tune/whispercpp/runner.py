@@ -1,4 +1,5 @@
-"""Running whisper.cpp (pywhispercpp 1.5.1 = whisper.cpp 1.8.5) on GGML files, safely.
+"""Running whisper.cpp on GGML files, safely: pywhispercpp 1.5.1 (whisper.cpp 1.8.5), or the
+whisper.cpp 1.5 runtime of FUTO's generation (see :mod:`.runtimes`).
 
 Every load and decode happens in a child process (:mod:`.worker`) with a time limit: a
 crash (segfault after a failed load), an abort (GGML_ASSERT on an unknown ftype), a hang or
@@ -17,8 +18,15 @@ runs cross-attention over ``audio_ctx`` rounded up to a multiple of 256 with no 
 shortened context (FUTO's) also attends to up to 255 stale encoder rows, zeros in a fresh
 state or the previous clip's. Measured with tiny.en: a clip at audio_ctx 290 decoded right
 after a 7.7-s clip repeats that clip's last words ("in this regard, in this regard, ..."),
-and whether a clip loops depends on the clip before it. FUTO's apps run without flash
-attention; ``flash_attn=True`` reproduces whisper-cli's default.
+and whether a clip loops depends on the clip before it. FUTO's apps (their own whisper.cpp
+of the 1.5 generation) use flash attention for the encoder's self-attention only; their
+decoder's cross-attention reads exactly ``audio_ctx`` encoder rows, which is what 1.8.5
+does with flash attention off. ``flash_attn=True`` reproduces whisper-cli's default.
+
+The caller's :class:`DecodeOptions` may change the defaults above (an initial prompt, no
+blank suppression, whisper.cpp's entropy, log-probability and no-speech thresholds,
+temperature fallback, timestamps per clip): the deployment presets of
+:mod:`whisper_tune.deploy` do.
 """
 
 from __future__ import annotations
@@ -28,7 +36,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -43,10 +50,12 @@ from whisper_tune.errors import WhisperCppError
 from whisper_tune.formats.ggml import read_ggml
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 from whisper_tune.whisper_constants import N_TEXT_CTX, SAMPLE_RATE
+from whisper_tune.whispercpp.runtimes import Runtime, current_runtime
 from whisper_tune.whispercpp.suppress import plan_suppression
 
 log = logging.getLogger(__name__)
 
+WORKER_SCRIPT = Path(__file__).resolve().with_name("worker.py")
 #: whisper.cpp decodes at most n_text_ctx/2 - 4 steps per segment (220 for Whisper's 448).
 STEP_LIMIT_MARGIN = 4
 #: Seconds allowed for starting the child and loading the model, and per clip decoded.
@@ -110,11 +119,17 @@ def token_cap(options: DecodeOptions, n_text_ctx: int = N_TEXT_CTX) -> int:
 
 
 def aligned_options(options: DecodeOptions, n_text_ctx: int = N_TEXT_CTX) -> DecodeOptions:
-    """``options`` with the token cap whisper.cpp can honour (give these to the HF side too)."""
+    """``options`` with the token cap whisper.cpp can honour (give these to the HF side too).
+
+    With ``raw_max_tokens`` nothing changes: both sides apply whisper.cpp's own rules.
+    """
+    if options.raw_max_tokens:
+        return options
     return replace(options, max_tokens=token_cap(options, n_text_ctx))
 
 
-def probe_load(model_path: str | os.PathLike[str], timeout: float = LOAD_SECONDS) -> LoadResult:
+def probe_load(model_path: str | os.PathLike[str], timeout: float = LOAD_SECONDS,
+               runtime: Runtime | None = None) -> LoadResult:
     """Load ``model_path`` in whisper.cpp in a child process and report whether it worked.
 
     Never raises for a bad model file (that is the answer); raises WhisperCppError only
@@ -123,7 +138,7 @@ def probe_load(model_path: str | os.PathLike[str], timeout: float = LOAD_SECONDS
     path = _existing_model(model_path)
     started = time.perf_counter()
     try:
-        records, log_text = _run_worker(path, "probe", [], {}, timeout)
+        records, log_text = _run_worker(path, "probe", [], {}, timeout, runtime or current_runtime())
     except WhisperCppRunError as exc:
         return LoadResult(path, False, str(exc), time.perf_counter() - started, exc.log)
     loaded = next(r for r in records if r["event"] == "loaded")
@@ -142,16 +157,22 @@ def transcribe_ggml(
     suppress_tokens: Iterable[int] | None = None,
     n_threads: int | None = None,
     flash_attn: bool = False,
+    runtime: Runtime | None = None,
+    no_timestamps: Sequence[bool] | None = None,
 ) -> list[Transcript]:
     """Decode 16 kHz mono float32 ``clips`` with the GGML file in one whisper.cpp process.
 
     ``contexts`` gives each clip its own audio_ctx (None = full 30 s); without it every clip
     uses ``options.audio_ctx``. ``suppress_tokens`` is the reference model's suppress list
-    (generation_config.suppress_tokens); without it whisper.cpp's own non-speech list is
-    used. ``flash_attn`` turns on whisper.cpp's flash attention (see the module docs for why
-    it is off). ``n_threads`` defaults to :func:`default_threads` (results depend on it).
-    ``timeout`` bounds the whole run (default: 60 s + 30 s per clip). Raises
-    :class:`WhisperCppRunError` on a crash, abort, hang or failed load.
+    (generation_config.suppress_tokens); without it ``options.suppress_tokens``, and without
+    that whisper.cpp's own non-speech list, are used. ``flash_attn`` turns on whisper.cpp's
+    flash attention (see the module docs for why it is off). ``runtime`` picks the whisper.cpp
+    build (default: the current one); a runtime without ``suppress_regex`` suppresses only
+    what ``suppress_nst`` covers. ``no_timestamps`` gives each clip whisper.cpp's no_timestamps
+    flag (default: on for all). ``n_threads`` defaults to :func:`default_threads` (results
+    depend on it). ``timeout`` bounds
+    the whole run (default: 60 s + 30 s per clip). Raises :class:`WhisperCppRunError` on a
+    crash, abort, hang or failed load.
     """
     path = _existing_model(model_path)
     if n_threads is not None and n_threads < 1:
@@ -165,21 +186,25 @@ def transcribe_ggml(
         return []
     ggml = read_ggml(path)  # a clean FormatError for a file that is not GGML at all
     cap = token_cap(options, ggml.hparams.n_text_ctx)
-    plan = _suppress_plan(ggml.vocab, suppress_tokens)
+    wanted = suppress_tokens if suppress_tokens is not None else options.suppress_tokens
+    plan = _suppress_plan(ggml.vocab, wanted)
+    runtime = runtime or current_runtime()
     request = {
         "n_threads": n_threads if n_threads is not None else default_threads(),
         "language": options.language,
         "task": options.task,
         "beam_size": options.beam_size,
         # whisper.cpp ends a segment at step index >= max_tokens, i.e. after max_tokens + 1 tokens.
-        "max_tokens": cap - 1,
+        "max_tokens": options.max_tokens if options.raw_max_tokens else cap - 1,
         "contexts": [_cpp_audio_ctx(c, ggml.hparams.n_audio_ctx) for c in contexts],
         "suppress_nst": plan["suppress_nst"],
-        "suppress_regex": plan["regex"],
+        "suppress_regex": plan["regex"] if runtime.suppress_regex else None,
         "flash_attn": bool(flash_attn),
+        "no_timestamps": [True] * len(clips) if no_timestamps is None else [bool(v) for v in no_timestamps],
+        **_threshold_request(options),
     }
     limit = timeout if timeout is not None else LOAD_SECONDS + SECONDS_PER_CLIP * len(clips)
-    records, _ = _run_worker(path, "decode", clips, request, limit)
+    records, _ = _run_worker(path, "decode", clips, request, limit, runtime)
     eot = next(r for r in records if r["event"] == "loaded")["eot"]
     results = {r["index"]: r for r in records if r["event"] == "clip"}
     return [
@@ -201,6 +226,19 @@ def transcribe_ggml_files(
 
 
 # --- internals ---------------------------------------------------------------------------
+
+
+def _threshold_request(options: DecodeOptions) -> dict[str, Any]:
+    """The request fields for prompt, blank suppression, thresholds and fallback."""
+    return {
+        "prompt": options.prompt,
+        "suppress_blank": options.suppress_blank,
+        # Off unless asked for: the reference decoder returns what it decoded.
+        "entropy_thold": options.entropy_thold,
+        "logprob_thold": -1e9 if options.logprob_thold is None else options.logprob_thold,
+        "no_speech_thold": 1.0 if options.no_speech_thold is None else options.no_speech_thold,
+        "temperature_inc": options.temperature_inc,
+    }
 
 
 def _existing_model(model_path: str | os.PathLike[str]) -> Path:
@@ -240,7 +278,7 @@ def _transcript(record: dict[str, Any], clip: np.ndarray, audio_ctx: int | None,
 
 
 def _run_worker(
-    path: Path, mode: str, clips: Sequence[np.ndarray], request: dict[str, Any], timeout: float
+    path: Path, mode: str, clips: Sequence[np.ndarray], request: dict[str, Any], timeout: float, runtime: Runtime,
 ) -> tuple[list[dict[str, Any]], str]:
     """Run the worker; return its result records and log, or raise WhisperCppRunError."""
     with tempfile.TemporaryDirectory(prefix="whisper-tune-cpp-") as tmp:
@@ -249,7 +287,7 @@ def _run_worker(
         if clips:
             arrays: dict[str, Any] = {f"clip_{i}": np.asarray(c, dtype=np.float32) for i, c in enumerate(clips)}
             np.savez(job / "clips.npz", **arrays)
-        returncode, timed_out = _spawn(job, timeout)
+        returncode, timed_out = _spawn(job, timeout, runtime.python)
         log_text = _tail((job / "log.txt").read_text(encoding="utf-8", errors="replace"))
         records = _records(job / "results.jsonl")
     failure = _failure(path, mode, returncode, timed_out, timeout, records, len(clips))
@@ -259,14 +297,16 @@ def _run_worker(
     return records, log_text
 
 
-def _spawn(job: Path, timeout: float) -> tuple[int, bool]:
-    src = str(Path(__file__).resolve().parents[2])  # so the child imports this same package
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
-           # ggml answers an abort by attaching gdb for a backtrace: slow, and noise in the log.
-           "GGML_NO_BACKTRACE": "1"}
+def _spawn(job: Path, timeout: float, python: str) -> tuple[int, bool]:
+    # The worker is a plain script (no whisper_tune imports), so any runtime's interpreter runs it
+    # in isolated mode (-I: no script folder or user site on its path);
+    # PYTHONPATH is dropped so that the 1.5 runtime never sees this environment's packages.
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
+    # ggml answers an abort by attaching gdb for a backtrace: slow, and noise in the log.
+    env["GGML_NO_BACKTRACE"] = "1"
     with open(job / "log.txt", "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "whisper_tune.whispercpp.worker", str(job)],
+            [python, "-I", str(WORKER_SCRIPT), str(job)],
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env, start_new_session=True,
         )
         try:

@@ -1,14 +1,24 @@
 """Child process that loads a GGML file in whisper.cpp (pywhispercpp) and decodes clips.
 
-Run as ``python -m whisper_tune.whispercpp.worker JOB_DIR`` by :mod:`.runner` only. A bad
-model file can crash this process (whisper.cpp aborts on an unknown ftype, and a failed load
-does not raise: the next call segfaults), which is why it runs apart from the caller.
+Run as ``python PATH/TO/worker.py JOB_DIR`` by :mod:`.runner` only, as a plain script: it
+imports nothing from whisper_tune, so it also runs under the isolated interpreter of the
+whisper.cpp 1.5 runtime (pywhispercpp 1.2.0, see :mod:`.runtimes`). A bad model file can
+crash this process (whisper.cpp aborts on an unknown ftype, and a failed load does not
+raise: the next call segfaults), which is why it runs apart from the caller.
+
+Both bindings are driven through their low-level module ``_pywhispercpp``. pywhispercpp
+1.2.0 (whisper.cpp 1.5) differs: no context parameters (no flash attention at all), no
+``suppress_regex``, ``suppress_non_speech_tokens`` for ``suppress_nst``, no
+``whisper_model_*`` queries, and no ``no_timestamps`` attribute although whisper.cpp 1.5
+has the field: it is set in the parameter struct itself (see :func:`_set_no_timestamps_15`).
 
 Protocol (all files in JOB_DIR):
 
 - ``request.json``: ``model`` (absolute path), ``mode`` ("probe" or "decode"), ``n_threads``,
   ``language``, ``task``, ``beam_size``, ``max_tokens`` (whisper.cpp's own value),
-  ``contexts`` (audio_ctx per clip, 0 = full), ``suppress_nst``, ``suppress_regex``;
+  ``contexts`` (audio_ctx per clip, 0 = full), ``no_timestamps`` (one bool per clip),
+  ``suppress_nst``, ``suppress_regex``, ``suppress_blank``, ``prompt``, ``entropy_thold``,
+  ``logprob_thold``, ``no_speech_thold``, ``temperature_inc``, ``flash_attn``;
 - ``clips.npz``: float32 16 kHz mono arrays ``clip_0`` ... (decode mode);
 - ``log.txt``: the process's stderr, where whisper.cpp writes its log (set up by the parent);
 - ``results.jsonl`` (written here): one JSON object per line, flushed as soon as known: first
@@ -45,11 +55,15 @@ def main(argv: list[str]) -> int:
 
     with open(job / "results.jsonl", "w", encoding="utf-8") as out:
         started = time.perf_counter()
-        ctx = pw.whisper_init_from_file_with_params(request["model"], _context_params(pw, request))
+        if hasattr(pw, "whisper_init_from_file_with_params"):
+            ctx = pw.whisper_init_from_file_with_params(request["model"], _context_params(pw, request))
+        else:  # whisper.cpp 1.5: no context parameters
+            ctx = pw.whisper_init_from_file(request["model"])
         if _load_failed(job / "log.txt"):
             _emit(out, {"event": "load_failed"})
             return EXIT_LOAD_FAILED
-        _emit(out, {"event": "loaded", "seconds": time.perf_counter() - started, **_model_facts(pw, ctx)})
+        _emit(out, {"event": "loaded", "seconds": time.perf_counter() - started, "binding": _binding_version(),
+                    **_model_facts(pw, ctx)})
         if request["mode"] == "probe":
             return 0
         import numpy as np
@@ -57,9 +71,10 @@ def main(argv: list[str]) -> int:
         with np.load(job / "clips.npz") as archive:
             clips = [np.ascontiguousarray(archive[f"clip_{i}"], dtype=np.float32)
                      for i in range(len(request["contexts"]))]
+        no_timestamps = request.get("no_timestamps") or [True] * len(clips)
         for index, (clip, audio_ctx) in enumerate(zip(clips, request["contexts"], strict=True)):
             _emit(out, {"event": "start", "index": index})
-            record = _decode(pw, ctx, clip, audio_ctx, request)
+            record = _decode(pw, ctx, clip, audio_ctx, bool(no_timestamps[index]), request)
             if record is None:
                 return EXIT_DECODE_FAILED
             _emit(out, {"event": "clip", "index": index, **record})
@@ -76,6 +91,15 @@ def _context_params(pw: Any, request: dict[str, Any]) -> Any:
     return params
 
 
+def _binding_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pywhispercpp")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _load_failed(log_file: Path) -> bool:
     sys.stderr.flush()
     text = log_file.read_text(encoding="utf-8", errors="replace").lower() if log_file.exists() else ""
@@ -83,6 +107,10 @@ def _load_failed(log_file: Path) -> bool:
 
 
 def _model_facts(pw: Any, ctx: Any) -> dict[str, Any]:
+    if not hasattr(pw, "whisper_model_n_vocab"):  # whisper.cpp 1.5's binding
+        return {"n_vocab": pw.whisper_n_vocab(ctx), "n_text_ctx": pw.whisper_n_text_ctx(ctx),
+                "n_audio_ctx": pw.whisper_n_audio_ctx(ctx), "multilingual": bool(pw.whisper_is_multilingual(ctx)),
+                "eot": pw.whisper_token_eot(ctx)}
     return {
         "n_vocab": pw.whisper_model_n_vocab(ctx),
         "n_text_ctx": pw.whisper_model_n_text_ctx(ctx),
@@ -94,8 +122,8 @@ def _model_facts(pw: Any, ctx: Any) -> dict[str, Any]:
     }
 
 
-def _params(pw: Any, ctx: Any, audio_ctx: int, request: dict[str, Any]) -> Any:
-    """whisper_full_params matching our HF decoder (see runner.py for the why of each)."""
+def _params(pw: Any, ctx: Any, audio_ctx: int, no_timestamps: bool, request: dict[str, Any]) -> Any:
+    """whisper_full_params as the request says (see runner.py for the why of each default)."""
     beam = int(request["beam_size"]) > 1
     strategy = (pw.whisper_sampling_strategy.WHISPER_SAMPLING_BEAM_SEARCH if beam
                 else pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY)
@@ -106,8 +134,7 @@ def _params(pw: Any, ctx: Any, audio_ctx: int, request: dict[str, Any]) -> Any:
         params.greedy = {"best_of": 1}
     params.n_threads = int(request["n_threads"])
     params.temperature = 0.0
-    params.temperature_inc = 0.0  # no fallback: one pass, like the HF side
-    params.no_timestamps = True
+    params.temperature_inc = float(request.get("temperature_inc", 0.0))
     params.no_context = True
     params.single_segment = True
     params.max_tokens = int(request["max_tokens"])
@@ -116,23 +143,63 @@ def _params(pw: Any, ctx: Any, audio_ctx: int, request: dict[str, Any]) -> Any:
     params.print_realtime = False
     params.print_timestamps = False
     params.print_special = False
-    params.suppress_blank = True
-    params.suppress_nst = bool(request["suppress_nst"])
+    params.suppress_blank = bool(request.get("suppress_blank", True))
+    if hasattr(params, "suppress_nst"):
+        params.suppress_nst = bool(request["suppress_nst"])
+    else:  # whisper.cpp 1.5's name
+        params.suppress_non_speech_tokens = bool(request["suppress_nst"])
     if request.get("suppress_regex"):
         params.suppress_regex = request["suppress_regex"]
-    # The HF decoder always returns what it decoded; these would make whisper.cpp drop a
-    # "no speech" result or mark a decoder failed, which only matters with fallback.
-    params.no_speech_thold = 1.0
-    params.logprob_thold = -1e9
-    params.entropy_thold = 0.0
+    if request.get("prompt"):
+        params.initial_prompt = request["prompt"]
+    params.no_speech_thold = float(request.get("no_speech_thold", 1.0))
+    params.logprob_thold = float(request.get("logprob_thold", -1e9))
+    params.entropy_thold = float(request.get("entropy_thold", 0.0))
     language = request.get("language")
     params.language = language or ("auto" if pw.whisper_is_multilingual(ctx) else "en")
     params.translate = request.get("task") == "translate"
+    if hasattr(params, "no_timestamps"):
+        params.no_timestamps = no_timestamps
+    elif no_timestamps:
+        _set_no_timestamps_15(params)
     return params
 
 
-def _decode(pw: Any, ctx: Any, clip: Any, audio_ctx: int, request: dict[str, Any]) -> dict[str, Any] | None:
-    params = _params(pw, ctx, audio_ctx, request)
+#: Byte offsets in whisper.cpp 1.5's ``whisper_full_params``: four ints (strategy, n_threads,
+#: n_max_text_ctx, offset_ms) and duration_ms, then the bools translate, no_context,
+#: no_timestamps, single_segment. pywhispercpp 1.2.0 exposes all of them but no_timestamps.
+_TRANSLATE_OFFSET_15 = 20
+_NO_TIMESTAMPS_OFFSET_15 = 22
+
+
+def _set_no_timestamps_15(params: Any) -> None:
+    """Set no_timestamps in pywhispercpp 1.2.0's parameter struct, after checking the layout.
+
+    The struct is reached through the pybind11 object (its first field after the Python
+    object header points to the C struct). The layout is checked first by toggling the
+    exposed neighbours (translate, no_context, single_segment) and watching their bytes
+    change; if it is not what is expected nothing is written and the run stops.
+    """
+    import ctypes
+
+    pointer_size = ctypes.sizeof(ctypes.c_void_p)  # past the object header: refcount and type
+    address = ctypes.cast(id(params) + 2 * pointer_size, ctypes.POINTER(ctypes.c_void_p)).contents.value
+    if not address:
+        raise RuntimeError("pywhispercpp's whisper_full_params object holds no struct; cannot set no_timestamps")
+    view = (ctypes.c_ubyte * 4).from_address(address + _TRANSLATE_OFFSET_15)
+    before = (params.translate, params.no_context, params.single_segment)
+    for flags in ((True, False, False), (False, True, True)):
+        params.translate, params.no_context, params.single_segment = flags
+        if (view[0], view[1], view[3]) != tuple(int(f) for f in flags):
+            raise RuntimeError("pywhispercpp's whisper_full_params layout is not whisper.cpp 1.5's; "
+                               "cannot set no_timestamps")
+    params.translate, params.no_context, params.single_segment = before
+    view[_NO_TIMESTAMPS_OFFSET_15 - _TRANSLATE_OFFSET_15] = 1
+
+
+def _decode(pw: Any, ctx: Any, clip: Any, audio_ctx: int, no_timestamps: bool,
+            request: dict[str, Any]) -> dict[str, Any] | None:
+    params = _params(pw, ctx, audio_ctx, no_timestamps, request)
     started = time.perf_counter()
     status = pw.whisper_full(ctx, params, clip, clip.size)
     seconds = time.perf_counter() - started
@@ -142,7 +209,8 @@ def _decode(pw: Any, ctx: Any, clip: Any, audio_ctx: int, request: dict[str, Any
     tokens: list[int] = []
     text = b""
     for segment in range(pw.whisper_full_n_segments(ctx)):
-        text += pw.whisper_full_get_segment_text(ctx, segment)
+        piece = pw.whisper_full_get_segment_text(ctx, segment)
+        text += piece if isinstance(piece, bytes) else piece.encode("utf-8")  # 1.2.0 returns str
         tokens += [pw.whisper_full_get_token_id(ctx, segment, i) for i in range(pw.whisper_full_n_tokens(ctx, segment))]
     return {"tokens": tokens, "text": text.decode("utf-8", errors="replace"), "seconds": seconds}
 

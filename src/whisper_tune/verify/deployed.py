@@ -1,0 +1,289 @@
+"""``verify --as PRESET``: does the file work where it is deployed, on each whisper.cpp runtime?
+
+The file is decoded as a client decodes it (a :class:`~whisper_tune.deploy.DeploymentPreset`:
+beam size, audio context, thresholds, prompt...) by each runtime asked for (whisper.cpp
+1.8.5, the 1.5 generation FUTO's apps vendor, or the user's whisper-cli), and the reference
+model decodes the same clips with the same settings and whisper.cpp's beam search. Per
+runtime the verdict fails when a clip loops, when a clip with speech comes back empty, or
+when whisper.cpp's WER exceeds the reference's by more than ``max_wer_delta``. Clips too
+short for a runtime (the 1.5 generation returns nothing under about 1 s) are named as such
+and not counted. Every clip whose tokens differ from the reference's is shown from the first
+differing token.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from whisper_tune.deploy import DeploymentPreset, check_prompt
+from whisper_tune.errors import FormatError, WhisperCppError
+from whisper_tune.evaluation.eval import EvalClip, decode_hf
+from whisper_tune.evaluation.loops import detect_loop
+from whisper_tune.evaluation.metrics import ErrorCounts, word_errors
+from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.formats.ggml import read_ggml
+from whisper_tune.models import load_model, load_processor, resolve_model
+from whisper_tune.transcribe.types import DecodeOptions, Transcript
+from whisper_tune.verify.verify import VerifyReport, _integrity
+from whisper_tune.whisper_constants import SAMPLE_RATE
+from whisper_tune.whispercpp.cli import WhisperCli
+from whisper_tune.whispercpp.runner import transcribe_ggml
+from whisper_tune.whispercpp.suppress import non_speech_ids
+
+#: Deployed verdict threshold: whisper.cpp may be 5 WER points worse than the reference.
+#: Wider than the greedy verdict's 2 points: beam search amplifies float differences (a
+#: different beam can win), and the 1.5 generation's arithmetic differs from 1.8.5's.
+DEFAULT_DEPLOYED_MAX_WER_DELTA = 0.05
+#: Tokens of context shown on each side of a difference.
+DIFF_TOKENS = 6
+
+
+@dataclass
+class DeployedClip:
+    id: str
+    duration: float
+    audio_ctx: int | None
+    text: str
+    reference_text: str  # the reference model's output
+    transcript: str
+    same_tokens: bool
+    loop: bool
+    empty: bool  # no text although the transcript has words
+    too_short: bool  # shorter than this runtime decodes at all
+    difference: str  # from the first differing token, both sides; "" when the same
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RuntimeVerdict:
+    runtime: dict[str, Any]
+    passed: bool
+    reason: str
+    wer: float | None = None
+    reference_wer: float | None = None
+    loops: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    too_short: list[str] = field(default_factory=list)
+    same_text: int = 0
+    same_tokens: int = 0
+    seconds: float = 0.0
+    clips: list[DeployedClip] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "clips"}
+        data["clips"] = [c.to_dict() for c in self.clips]
+        return data
+
+
+@dataclass
+class DeployedReport:
+    ggml_file: Path
+    reference: str
+    preset: dict[str, Any]
+    parameters: dict[str, Any]
+    max_wer_delta: float
+    passed: bool = False
+    reason: str = ""
+    runtimes: list[RuntimeVerdict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ggml_file": str(self.ggml_file), "reference": self.reference, "preset": self.preset,
+                "parameters": self.parameters, "max_wer_delta": self.max_wer_delta, "passed": self.passed,
+                "reason": self.reason, "runtimes": [r.to_dict() for r in self.runtimes],
+                "seconds": round(self.seconds, 1)}
+
+    def to_markdown(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        lines = [f"# {self.ggml_file.name} as deployed ({self.preset['name']}): {verdict}", "",
+                 f"- reference model: {self.reference}", f"- verdict: {verdict} ({self.reason})",
+                 f"- preset: {self.preset['description']}",
+                 "- parameters: " + ", ".join(f"{k}={v!r}" for k, v in self.parameters.items())]
+        for verdict_ in self.runtimes:
+            lines += _runtime_markdown(verdict_)
+        return "\n".join(lines) + "\n"
+
+    def write(self, report_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+        folder = Path(report_dir)
+        atomic_write_json(folder / "verify-deployed.json", self.to_dict())
+        atomic_write_text(folder / "verify-deployed.md", self.to_markdown())
+        return folder / "verify-deployed.json", folder / "verify-deployed.md"
+
+
+def _runtime_markdown(verdict: RuntimeVerdict) -> list[str]:
+    runtime = verdict.runtime
+    lines = ["", f"## {runtime['name']}: whisper.cpp {runtime['whisper_cpp']} ({runtime['binding']}): "
+                 f"{'PASS' if verdict.passed else 'FAIL'}", "", verdict.reason, ""]
+    if verdict.wer is not None:
+        lines.append(f"- WER {verdict.wer:.1%} (reference {verdict.reference_wer:.1%}); same text as the reference "
+                     f"on {verdict.same_text}/{len(verdict.clips)} clips, same tokens on {verdict.same_tokens}")
+    for label, ids in (("looped", verdict.loops), ("returned empty", verdict.empty),
+                       ("too short for this runtime (not counted)", verdict.too_short)):
+        if ids:
+            lines.append(f"- {label}: {', '.join(ids)}")
+    differing = [c for c in verdict.clips if c.difference]
+    if differing:
+        lines += ["", "| id | ctx | differs from the reference | transcript |", "|---|---|---|---|"]
+        lines += [f"| {_md(c.id)} | {c.audio_ctx or 'full'} | {_md(c.difference)} | {_md(c.transcript)} |"
+                  for c in differing]
+    return lines
+
+
+def verify_deployed(
+    ggml_file: str | os.PathLike[str],
+    reference_spec: str | os.PathLike[str],
+    clips: Sequence[EvalClip],
+    preset: DeploymentPreset,
+    runtimes: Sequence[Any],
+    *,
+    prompt: str = "",
+    beam_size: int | None = None,
+    language: str | None = None,
+    max_wer_delta: float = DEFAULT_DEPLOYED_MAX_WER_DELTA,
+    report_dir: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    hf_model: Any = None,
+    hf_processor: Any = None,
+) -> DeployedReport:
+    """Verify ``ggml_file`` as ``preset`` decodes it, on each of ``runtimes``.
+
+    ``runtimes`` holds :class:`~whisper_tune.whispercpp.runtimes.Runtime` objects or a
+    :class:`~whisper_tune.whispercpp.cli.WhisperCli`. Raises only for bad input.
+    """
+    started = time.perf_counter()
+    path = Path(ggml_file)
+    if not path.is_file():
+        raise FormatError(f"{path}: no such file; give the GGML .bin file to verify")
+    resolved = resolve_model(str(reference_spec))
+    check = VerifyReport(path.resolve(), str(reference_spec), False, "", "integrity", max_wer_delta)
+    report = DeployedReport(path.resolve(), str(reference_spec), preset.to_dict(), {}, max_wer_delta)
+    if not _integrity(path, resolved.path, check):
+        report.reason = check.reason
+        return _finish(report, started, report_dir)
+    vocab = read_ggml(path).vocab
+    if prompt:
+        check_prompt(prompt, vocab)
+    options = preset.options(prompt, sorted(non_speech_ids(vocab)), beam_size, language)
+    arrays = [c.audio for c in clips]
+    contexts, no_timestamps = preset.contexts(arrays), preset.no_timestamps(arrays)
+    report.parameters = _parameters(preset, options)
+    model = hf_model if hf_model is not None else load_model(reference_spec)
+    processor = hf_processor if hf_processor is not None else load_processor(reference_spec)
+    reference = decode_hf(model, processor, arrays, contexts, options, sources=[c.id for c in clips])
+    for runtime in runtimes:
+        report.runtimes.append(_judge_runtime(path, clips, runtime, preset, options, contexts, no_timestamps,
+                                              reference, processor, max_wer_delta, timeout))
+    failed = [r for r in report.runtimes if not r.passed]
+    report.passed = bool(report.runtimes) and not failed
+    report.reason = ("passes on " + ", ".join(r.runtime["name"] for r in report.runtimes) if report.passed else
+                     "; ".join(f"{r.runtime['name']}: {r.reason}" for r in failed))
+    return _finish(report, started, report_dir)
+
+
+def _finish(report: DeployedReport, started: float, report_dir: Any) -> DeployedReport:
+    report.seconds = time.perf_counter() - started
+    if report_dir is not None:
+        report.write(report_dir)
+    return report
+
+
+def _parameters(preset: DeploymentPreset, options: DecodeOptions) -> dict[str, Any]:
+    return {"beam_size": options.beam_size, "audio_ctx": preset.audio_ctx,
+            "no_timestamps": ("always" if preset.timestamps_from_samples is None
+                              else f"below {preset.timestamps_from_samples} samples"),
+            "max_tokens": preset.max_tokens, "temperature": 0.0, "temperature_inc": options.temperature_inc,
+            "entropy_thold": options.entropy_thold, "logprob_thold": options.logprob_thold,
+            "no_speech_thold": options.no_speech_thold, "suppress_blank": options.suppress_blank,
+            "suppress_nst": preset.suppress_non_speech, "flash_attn": preset.flash_attn,
+            "no_context": True, "single_segment": True, "prompt": options.prompt, "language": options.language}
+
+
+def _judge_runtime(path: Path, clips: Sequence[EvalClip], runtime: Any, preset: DeploymentPreset,
+                   options: DecodeOptions, contexts: list[int | None], no_timestamps: list[bool],
+                   reference: list[Transcript], processor: Any, max_wer_delta: float,
+                   timeout: float | None) -> RuntimeVerdict:
+    started = time.perf_counter()
+    verdict = RuntimeVerdict(runtime.to_dict(), False, "")
+    arrays = [c.audio for c in clips]
+    try:
+        if isinstance(runtime, WhisperCli):
+            decoded = runtime.transcribe(path, arrays, options, contexts, no_timestamps,
+                                         flash_attn=preset.flash_attn, timeout=timeout)
+        else:  # flash attention exists in the current runtime only
+            decoded = transcribe_ggml(path, arrays, options, contexts, timeout, runtime=runtime,
+                                      no_timestamps=no_timestamps,
+                                      flash_attn=preset.flash_attn and runtime.name == "current")
+    except WhisperCppError as exc:
+        verdict.reason = f"whisper.cpp failed: {exc}"
+        return verdict
+    verdict.seconds = time.perf_counter() - started
+    counted, ref_counts = ErrorCounts(), ErrorCounts()
+    for clip, out, ref, ctx in zip(clips, decoded, reference, contexts, strict=True):
+        item = _clip(clip, out, ref, ctx, runtime, processor)
+        verdict.clips.append(item)
+        if item.too_short:
+            verdict.too_short.append(clip.id)
+            continue
+        counted += word_errors(clip.text, out.text, clip.language)
+        ref_counts += word_errors(clip.text, ref.text, clip.language)
+        verdict.loops += [clip.id] if item.loop else []
+        verdict.empty += [clip.id] if item.empty else []
+    verdict.same_text = sum(c.text == c.reference_text for c in verdict.clips)
+    verdict.same_tokens = sum(c.same_tokens for c in verdict.clips)
+    verdict.wer, verdict.reference_wer = counted.rate, ref_counts.rate
+    _decide(verdict, max_wer_delta)
+    return verdict
+
+
+def _clip(clip: EvalClip, out: Transcript, ref: Transcript, ctx: int | None, runtime: Any,
+          processor: Any) -> DeployedClip:
+    too_short = len(clip.audio) < getattr(runtime, "min_samples", 0) and not out.text.strip()
+    same = out.tokens == ref.tokens if getattr(runtime, "has_tokens", True) else out.text == ref.text
+    return DeployedClip(
+        id=clip.id, duration=len(clip.audio) / SAMPLE_RATE, audio_ctx=ctx, text=out.text, reference_text=ref.text,
+        transcript=clip.text, same_tokens=same,
+        loop=detect_loop(out.text, out.tokens, out.hit_token_cap).is_loop,
+        empty=not out.text.strip() and bool(clip.text.strip()) and not too_short,
+        too_short=too_short,
+        difference="" if same or too_short else _difference(out, ref, processor),
+    )
+
+
+def _difference(out: Transcript, ref: Transcript, processor: Any) -> str:
+    """From the first differing token: 'at token N: whisper.cpp [...] / reference [...]'."""
+    if not out.tokens and out.text:
+        return f"whisper.cpp {out.text!r} / reference {ref.text!r}"
+    at = next((i for i, (a, b) in enumerate(zip(out.tokens, ref.tokens, strict=False)) if a != b),
+              min(len(out.tokens), len(ref.tokens)))
+
+    def pieces(tokens: list[int]) -> str:
+        shown = [processor.tokenizer.decode([t]) for t in tokens[at:at + DIFF_TOKENS]]
+        return "[" + "|".join(shown) + ("|..." if len(tokens) > at + DIFF_TOKENS else "") + "]"
+
+    return f"at token {at}: whisper.cpp {pieces(out.tokens)} / reference {pieces(ref.tokens)}"
+
+
+def _decide(verdict: RuntimeVerdict, max_wer_delta: float) -> None:
+    delta = (verdict.wer or 0.0) - (verdict.reference_wer or 0.0)
+    problems = []
+    if verdict.loops:
+        problems.append(f"{len(verdict.loops)} clip(s) loop ({', '.join(verdict.loops)})")
+    if verdict.empty:
+        problems.append(f"{len(verdict.empty)} clip(s) with speech come back empty ({', '.join(verdict.empty)})")
+    if delta > max_wer_delta + 1e-12:
+        problems.append(f"WER {verdict.wer:.1%} exceeds the reference's {verdict.reference_wer:.1%} by more than "
+                        f"{max_wer_delta:.1%}")
+    verdict.passed = not problems
+    verdict.reason = "; ".join(problems) if problems else (
+        f"no loops, no empty results, WER {verdict.wer:.1%} against the reference's {verdict.reference_wer:.1%}")
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
