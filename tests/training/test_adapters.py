@@ -29,8 +29,11 @@ def _batch(n_ctx: int = 40):
     generator = torch.Generator().manual_seed(0)
     tokens = torch.tensor([[50257, 50362, 440, 1049, 286], [50257, 50362, 257, 1332, 50256]])
     labels = torch.tensor([[50362, 440, 1049, 286, 50256], [50362, 257, 1332, 50256, -100]])
+    # The loss projects only the real labels' rows, as the collate function lists them.
+    positions = (labels.reshape(-1) != -100).nonzero().squeeze(1)
     return {"input_features": torch.randn(2, 80, 2 * n_ctx, generator=generator), "n_ctx": n_ctx,
-            "decoder_input_ids": tokens, "labels": labels, "ids": ["a", "b"], "size": 2}
+            "decoder_input_ids": tokens, "labels": labels, "ids": ["a", "b"], "size": 2,
+            "label_positions": positions, "label_targets": labels.reshape(-1)[positions]}
 
 
 def _logits(model, batch):
