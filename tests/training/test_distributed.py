@@ -26,7 +26,8 @@ WEIGHT_ATOL = 1e-5  # gloo all-reduce sums in another order than local accumulat
 
 def _overrides(manifest: Path, model: Path, output: Path) -> list[str]:
     return [f"train_manifest={manifest}", f"model={model}", f"output_dir={output}", "batch_size=2", "epochs=1",
-            "device=cpu", "progress=false", "learning_rate=5e-3", "encoder_context=clip"]
+            "device=cpu", "progress=false", "learning_rate=5e-3", "encoder_context=clip",
+            "log_every=1"]  # a record per step, so the two runs compare step by step
 
 
 def test_two_cpu_processes_train_like_accumulation_and_write_one_output(random_manifest, tiny_random_dir,
