@@ -26,7 +26,8 @@ def _overrides(manifest: Path, model: Path, output: Path) -> list[str]:
     # 24 clips in batches of 2: 12 steps per epoch, 2 epochs; checkpoints every 3 steps.
     return [f"train_manifest={manifest}", f"model={model}", f"output_dir={output}", "method=lora",
             "batch_size=2", "epochs=2", "save_every=3", "keep_checkpoints=10", "learning_rate=5e-3",
-            "lora.dropout=0.1", "encoder_context=full", "device=cpu", "progress=false"]
+            "lora.dropout=0.1", "encoder_context=full", "device=cpu", "progress=false",
+            "log_every=1"]  # a record per step: the resumed run's records are compared step by step
 
 
 def _last_loss(output: Path) -> float:
