@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,16 @@ def test_stale_temporaries_of_this_output_are_removed_others_kept(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(["out.bin", *(p.name for p in kept)])
 
 
+def _kill_while_writing(script: str, target: Path) -> int:
+    """Run ``script`` (which prints 'writing' mid-write, then sleeps) on ``target``, SIGKILL it
+    there, and return its pid (the temporaries it leaves are named after it)."""
+    child = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "writing\n"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    return child.pid
+
+
 def test_a_killed_directory_build_is_cleaned_up_by_the_next(tmp_path):
     target = tmp_path / "model"
     script = (
@@ -93,12 +104,9 @@ def test_a_killed_directory_build_is_cleaned_up_by_the_next(tmp_path):
         "    print('writing', flush=True)\n"
         "    time.sleep(60)\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline() == "writing\n"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    pid = _kill_while_writing(script, target)
     [left] = os.listdir(tmp_path)
-    assert left.startswith(f".model.{child.pid}.") and left.endswith(".tmp")  # what a kill leaves
+    assert left.startswith(f".model.{pid}.") and left.endswith(".tmp")  # what a kill leaves
     with atomic_directory(target) as staging:
         (staging / "weights.bin").write_bytes(b"y")
     assert os.listdir(tmp_path) == ["model"]
@@ -117,11 +125,8 @@ def test_a_killed_file_write_leaves_nothing_to_clean(tmp_path):
         "    print('writing', flush=True)\n"
         "    time.sleep(60)\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline() == "writing\n"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert all(name.startswith(f".out.bin.{child.pid}.") for name in os.listdir(tmp_path))
+    pid = _kill_while_writing(script, target)
+    assert all(name.startswith(f".out.bin.{pid}.") for name in os.listdir(tmp_path))
     with atomic_open(target, "wb") as handle:
         handle.write(b"done")
     assert os.listdir(tmp_path) == ["out.bin"] and target.read_bytes() == b"done"
