@@ -147,13 +147,13 @@ def describe_os_error(path: Path, exc: OSError, written: int | None = None) -> s
     code = exc.errno
     if code in (errno.ENOSPC, errno.EDQUOT):
         what = "no space left on the device" if code == errno.ENOSPC else "the disk quota is exhausted"
-        needed = f"at least {_size(written)} needed (written before it ran out), " if written else ""
+        needed = f"at least {describe_size(written)} needed (written before it ran out), " if written else ""
         free = _free_space(path.parent)
-        free_text = f"{_size(free)} free there" if free is not None else "free space unknown"
+        free_text = f"{describe_size(free)} free there" if free is not None else "free space unknown"
         return (f"{path}: cannot write: {what} ({needed}{free_text}); free some space or write the output "
                 "to another disk")
     if code == errno.EFBIG:
-        size = f" after {_size(written)}" if written else ""
+        size = f" after {describe_size(written)}" if written else ""
         return (f"{path}: cannot write: the file is larger than this system allows{size} (a file-size limit, "
                 "see `ulimit -f`, or the file system's maximum); raise the limit or write to another file system")
     if code in (errno.EACCES, errno.EPERM):
@@ -303,9 +303,8 @@ def _free_space(folder: Path) -> int | None:
         return None
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
+def describe_size(n: int) -> str:
+    """A byte count as people read it: ``1.2 GB``, ``3.4 MB``, ``5.6 kB`` or ``78 bytes``."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"

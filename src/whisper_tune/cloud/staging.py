@@ -174,11 +174,4 @@ def _unique(uploads: list[Upload]) -> list[Upload]:
     return list(seen.values())
 
 
-def describe_size(size: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} B"
-
-
-__all__ = ["MANIFEST_KEYS", "StagedJob", "Upload", "describe_size", "sha256_file", "stage_job"]
+__all__ = ["MANIFEST_KEYS", "StagedJob", "Upload", "sha256_file", "stage_job"]

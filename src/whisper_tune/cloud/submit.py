@@ -24,7 +24,7 @@ from whisper_tune.cloud import layout
 from whisper_tune.cloud.image import image_requirements, python_version
 from whisper_tune.cloud.job import run_job
 from whisper_tune.cloud.presets import preset
-from whisper_tune.cloud.staging import StagedJob, describe_size, stage_job
+from whisper_tune.cloud.staging import StagedJob, stage_job
 from whisper_tune.cloud.volume_io import (
     DirectoryVolume,
     download_run,
@@ -33,6 +33,7 @@ from whisper_tune.cloud.volume_io import (
 )
 from whisper_tune.errors import CloudError, WhisperTuneError
 from whisper_tune.extras import require
+from whisper_tune.fileio import describe_size
 from whisper_tune.training.config import load_train_config
 
 log = logging.getLogger(__name__)

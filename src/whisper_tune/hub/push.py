@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from whisper_tune.cloud.staging import describe_size
 from whisper_tune.errors import CloudError, DataError, WhisperTuneError
 from whisper_tune.extras import require
-from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.fileio import atomic_write_json, atomic_write_text, describe_size
 from whisper_tune.hub.card import gather_facts, model_card
 from whisper_tune.merge import TOKENIZER_FILES, merge_adapter
 
