@@ -24,6 +24,7 @@ from whisper_tune.evaluation.contexts import contexts_for, parse_audio_ctx
 from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, total_errors, word_errors
 from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 from whisper_tune.whispercpp import aligned_options, default_threads, transcribe_ggml
@@ -117,8 +118,8 @@ class EvalReport:
             "| id | ctx | WER | CER | loop | reference | hypothesis |", "|---|---|---|---|---|---|---|",
         ]
         for r in self.rows:
-            lines.append(f"| {_md(r.id)} | {r.audio_ctx or 'full'} | {r.wer:.1%} | {r.cer:.1%} | "
-                         f"{'yes' if r.loop else ''} | {_md(r.reference)} | {_md(r.hypothesis)} |")
+            lines.append(f"| {markdown_cell(r.id)} | {r.audio_ctx or 'full'} | {r.wer:.1%} | {r.cer:.1%} | "
+                         f"{'yes' if r.loop else ''} | {markdown_cell(r.reference)} | {markdown_cell(r.hypothesis)} |")
         return "\n".join(lines) + "\n"
 
     def write(self, report_dir: str | os.PathLike[str], stem: str = "eval") -> tuple[Path, Path]:
@@ -221,6 +222,3 @@ def score(clips: Sequence[EvalClip], transcripts: Sequence[Transcript]) -> list[
                             list(loop.reasons), result.audio_ctx, result.duration, result.seconds, words, chars))
     return rows
 
-
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")

@@ -27,6 +27,7 @@ from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, word_errors
 from whisper_tune.fileio import atomic_write_json, atomic_write_text
 from whisper_tune.formats.ggml import read_ggml
+from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor, resolve_model
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 from whisper_tune.verify.verify import VerifyReport, _integrity
@@ -131,8 +132,8 @@ def _runtime_markdown(verdict: RuntimeVerdict) -> list[str]:
     differing = [c for c in verdict.clips if c.difference]
     if differing:
         lines += ["", "| id | ctx | differs from the reference | transcript |", "|---|---|---|---|"]
-        lines += [f"| {_md(c.id)} | {c.audio_ctx or 'full'} | {_md(c.difference)} | {_md(c.transcript)} |"
-                  for c in differing]
+        lines += [f"| {markdown_cell(c.id)} | {c.audio_ctx or 'full'} | {markdown_cell(c.difference)} | "
+                  f"{markdown_cell(c.transcript)} |" for c in differing]
     return lines
 
 
@@ -284,6 +285,3 @@ def _decide(verdict: RuntimeVerdict, max_wer_delta: float) -> None:
     verdict.reason = "; ".join(problems) if problems else (
         f"no loops, no empty results, WER {verdict.wer:.1%} against the reference's {verdict.reference_wer:.1%}")
 
-
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")

@@ -35,6 +35,7 @@ from whisper_tune.evaluation.metrics import ErrorCounts, corpus_errors, word_err
 from whisper_tune.export.exporter import hparams_from_config
 from whisper_tune.fileio import atomic_write_json, atomic_write_text
 from whisper_tune.formats.ggml import read_ggml, validate_ggml
+from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor, resolve_model
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 from whisper_tune.whispercpp import WhisperCppRunError, default_threads
@@ -131,8 +132,8 @@ class VerifyReport:
                       f"- identical tokens: {_pct(self.exact_match_rate)} of {len(self.clips)} clips",
                       f"- whisper.cpp real-time factor: {self.real_time_factor:.3f}", "",
                       "| id | same | whisper.cpp | reference model | transcript |", "|---|---|---|---|---|"]
-            lines += [f"| {_md(c.id)} | {'yes' if c.identical else 'no'} | {_md(c.ggml_text)} | {_md(c.model_text)} | "
-                      f"{_md(c.reference_text or '')} |" for c in self.clips]
+            lines += [f"| {markdown_cell(c.id)} | {'yes' if c.identical else 'no'} | {markdown_cell(c.ggml_text)} | "
+                      f"{markdown_cell(c.model_text)} | {markdown_cell(c.reference_text or '')} |" for c in self.clips]
         if self.short_audio:
             safe = "safe for FUTO Voice Input" if self.short_audio_safe else "NOT safe for FUTO Voice Input"
             lines += ["", f"## Short audio: {safe}", "", self.short_audio_reason, "",
@@ -369,6 +370,3 @@ def _as_clips(clips: Any) -> list[EvalClip]:
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
-
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
