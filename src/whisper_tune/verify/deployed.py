@@ -30,7 +30,7 @@ from whisper_tune.formats.ggml import read_ggml
 from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor, resolve_model
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
-from whisper_tune.verify.verify import VerifyReport, _integrity
+from whisper_tune.verify.verify import VerifyReport, check_integrity
 from whisper_tune.whisper_constants import SAMPLE_RATE
 from whisper_tune.whispercpp.cli import WhisperCli
 from whisper_tune.whispercpp.runner import transcribe_ggml
@@ -165,7 +165,7 @@ def verify_deployed(
     resolved = resolve_model(str(reference_spec))
     check = VerifyReport(path.resolve(), str(reference_spec), False, "", "integrity", max_wer_delta)
     report = DeployedReport(path.resolve(), str(reference_spec), preset.to_dict(), {}, max_wer_delta)
-    if not _integrity(path, resolved.path, check):
+    if not check_integrity(path, resolved.path, check):
         report.reason = check.reason
         return _finish(report, started, report_dir)
     vocab = read_ggml(path).vocab

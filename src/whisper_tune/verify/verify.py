@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from whisper_tune.audio import load_audio
-from whisper_tune.errors import DataError, ExportError, FormatError
+from whisper_tune.errors import DataError, ExportError, FormatError, ModelSourceError
 from whisper_tune.evaluation.contexts import FUTO_DEPLOYED, SHORT_AUDIO_SWEEP, contexts_for
 from whisper_tune.evaluation.eval import EvalClip, decode_hf, decode_whispercpp, load_clips
 from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, corpus_errors, word_errors
 from whisper_tune.export.exporter import hparams_from_config
-from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.fileio import atomic_write_json, atomic_write_text, read_json_object
 from whisper_tune.formats.ggml import read_ggml, validate_ggml
 from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor, resolve_model
@@ -185,7 +185,7 @@ def verify(
                           file_size=path.stat().st_size,
                           threads=n_threads if n_threads is not None else default_threads())
     try:
-        if _integrity(path, resolved.path, report):
+        if check_integrity(path, resolved.path, report):
             _compare(path, reference_spec, eval_clips, options, timeout, short_audio, report, hf_model, hf_processor)
     finally:
         report.seconds = time.perf_counter() - started
@@ -197,9 +197,9 @@ def verify(
 # --- stages ------------------------------------------------------------------------------
 
 
-def _integrity(path: Path, reference_dir: Path, report: VerifyReport) -> bool:
-    import json
-
+def check_integrity(path: Path, reference_dir: Path, report: VerifyReport) -> bool:
+    """The file's structure, types and header against the reference's config; on a problem,
+    ``report`` gets the reason (and the problems) and the answer is False."""
     try:
         ggml = read_ggml(path)
     except FormatError as exc:
@@ -212,7 +212,7 @@ def _integrity(path: Path, reference_dir: Path, report: VerifyReport) -> bool:
             f"the file is damaged or not what whisper.cpp expects ({len(errors)} problem(s)): {errors[0].message}"
         )
         return False
-    config = json.loads((reference_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_json_object(reference_dir / "config.json", ModelSourceError, "model config")
     try:
         expected = hparams_from_config(config, ggml.dtype or "f16", reference_dir / "config.json")
     except ExportError as exc:  # the reference itself has no whisper.cpp form: that is the verdict
