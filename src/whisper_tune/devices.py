@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+from collections.abc import Iterator
 
 import torch
 
@@ -57,3 +59,23 @@ def supported_precision(device: torch.device, requested: str) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "no"
+
+
+@contextlib.contextmanager
+def attention_for_varying_shapes(device: torch.device) -> Iterator[None]:
+    """Scaled-dot-product attention without cuDNN's backend, for work whose shapes change per batch.
+
+    For bf16 and fp16 on recent GPUs torch tries cuDNN's attention first, and cuDNN builds
+    and caches an execution graph for every new shape it sees (hundreds of milliseconds
+    each). Clip-context batches give almost every step a new length, so training paid that
+    cost on most steps: on an H200, LoRA on a base.en-sized model ran at 14 samples/s in bf16
+    against 52 in float32. Flash and memory-efficient attention take any shape at no set-up
+    cost, and float32 never used cuDNN, so only mixed precision changes.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
+        yield

@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from whisper_tune.config import to_dict
-from whisper_tune.devices import pick_device, supported_precision
+from whisper_tune.devices import attention_for_varying_shapes, pick_device, supported_precision
 from whisper_tune.errors import TrainingError
 from whisper_tune.fileio import atomic_directory, atomic_write_text
 from whisper_tune.training.checkpoint import (
@@ -245,7 +245,7 @@ class _Runner:
         if self.state.step == 0 and not self._evaluated_at(0):
             self._evaluate()
         with _ProgressBar(self.acc.is_main_process and self.config.progress, self.total_steps,
-                       self.state.step) as bar:
+                       self.state.step) as bar, attention_for_varying_shapes(self.acc.device):
             while self.state.step < self.total_steps and not self.stop:
                 self._one_step(bar)
         if not self._evaluated_at(self.state.step):
