@@ -6,6 +6,11 @@ and on the reference model alike (our beam search is whisper.cpp's, see
 FUTO Voice Input's public sources (the code that calls ``whisper_full``); whisper-cli's are
 whisper.cpp 1.8.5's defaults for its command-line tool, with ``-nt`` (no timestamps).
 
+Each preset also names the whisper.cpp generation its client ships (``shipped_runtimes``):
+FUTO Keyboard and FUTO Voice Input vendor whisper.cpp of the 1.5 generation, so only that
+runtime's verdict is the verdict "as deployed" for them; whisper-cli is a current whisper.cpp
+(1.8.5 here) or the user's own build. Other runtimes are still judged, as advice.
+
 A glossary becomes FUTO's initial prompt ``(Glossary: w1, w2, ...)``, built from the user's
 personal dictionary in the apps; whisper.cpp keeps at most 224 prompt tokens, so a longer
 prompt is refused rather than silently cut.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -37,13 +43,37 @@ DEFAULT_ENTROPY_THOLD = 2.4
 DEFAULT_LOGPROB_THOLD = -1.0
 DEFAULT_NO_SPEECH_THOLD = 0.6
 
+#: The runtimes a verdict can be judged on: the names of
+#: :class:`whisper_tune.whispercpp.runtimes.Runtime` ("current": whisper.cpp 1.8.5 through
+#: pywhispercpp 1.5.1; "1.5": the generation FUTO's apps vendor) and of the user's own
+#: :class:`whisper_tune.whispercpp.cli.WhisperCli` ("whisper-cli").
+RuntimeName = Literal["current", "1.5", "whisper-cli"]
+RUNTIME_NAMES: tuple[str, ...] = get_args(RuntimeName)
+#: How a report names each runtime a client ships.
+RUNTIME_LABELS: dict[str, str] = {
+    "current": "a current whisper.cpp (1.8.5 here)",
+    "1.5": "whisper.cpp 1.5",
+    "whisper-cli": "the user's own whisper-cli build",
+}
+#: Where a runtime's verdict matters to a user whose client does not ship it.
+RUNTIME_USES: dict[str, str] = {
+    "current": "a current whisper.cpp, e.g. whisper-cli on a desktop",
+    "1.5": "an app that vendors whisper.cpp 1.5, e.g. FUTO Keyboard or FUTO Voice Input",
+    "whisper-cli": "that whisper-cli build",
+}
+
 
 @dataclass(frozen=True)
 class DeploymentPreset:
-    """whisper_full parameters of one client, as it sets them."""
+    """whisper_full parameters of one client, as it sets them, and the whisper.cpp it ships."""
 
     name: str
+    client: str  # the app or tool, as reports name it ("FUTO Keyboard")
     description: str
+    #: The runtimes the client runs the file in: their verdicts decide ``verify --as``'s; any
+    #: other runtime run is judged as advice. FUTO's apps: ("1.5",); whisper-cli: a current
+    #: whisper.cpp or the user's build.
+    shipped_runtimes: tuple[RuntimeName, ...]
     beam_size: int  # 1 = greedy
     audio_ctx: str  # a context choice of whisper_tune.evaluation.contexts (futo, futo+N, full)
     timestamps_from_samples: int | None  # clips this long or longer keep timestamps; None = never
@@ -57,8 +87,24 @@ class DeploymentPreset:
     logprob_thold: float = DEFAULT_LOGPROB_THOLD
     no_speech_thold: float = DEFAULT_NO_SPEECH_THOLD
 
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.shipped_runtimes if name not in RUNTIME_NAMES]
+        if not self.shipped_runtimes or unknown:
+            raise ConfigError(f"preset {self.name!r}: shipped_runtimes {list(self.shipped_runtimes)!r} must name at "
+                              f"least one runtime, each one of {', '.join(RUNTIME_NAMES)}")
+
     def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        data["shipped_runtimes"] = list(self.shipped_runtimes)
+        return data
+
+    def ships(self, runtime_name: str) -> bool:
+        """Whether the client runs the file in the runtime of this name."""
+        return runtime_name in self.shipped_runtimes
+
+    def shipped_description(self) -> str:
+        """'FUTO Keyboard ships whisper.cpp 1.5', for reports."""
+        return f"{self.client} ships " + " or ".join(RUNTIME_LABELS[name] for name in self.shipped_runtimes)
 
     def options(self, prompt: str = "", suppress_ids: Sequence[int] = (), beam_size: int | None = None,
                 language: str | None = None) -> DecodeOptions:
@@ -87,14 +133,14 @@ class DeploymentPreset:
 
 PRESETS: dict[str, DeploymentPreset] = {
     "futo-keyboard": DeploymentPreset(
-        name="futo-keyboard",
+        name="futo-keyboard", client="FUTO Keyboard", shipped_runtimes=("1.5",),
         description="FUTO Keyboard's voice input: beam 5, audio_ctx ceil(samples/320)+32 with a floor of 160",
         beam_size=5, audio_ctx="futo", timestamps_from_samples=SAMPLES_25_S, max_tokens=256,
         suppress_blank=False, suppress_non_speech=True, temperature_inc=0.0, flash_attn=False,
         glossary_prompt=True,
     ),
     "futo-voice": DeploymentPreset(
-        name="futo-voice",
+        name="futo-voice", client="FUTO Voice Input", shipped_runtimes=("1.5",),
         description="FUTO Voice Input: the user picks greedy or beam (greedy here; --beam-size 5 for beam), "
                     "audio_ctx ceil(samples/320)+32 without the floor",
         beam_size=1, audio_ctx="futo+32", timestamps_from_samples=SAMPLES_30_S + 1, max_tokens=256,
@@ -102,7 +148,7 @@ PRESETS: dict[str, DeploymentPreset] = {
         glossary_prompt=True,
     ),
     "whisper-cli": DeploymentPreset(
-        name="whisper-cli",
+        name="whisper-cli", client="whisper-cli", shipped_runtimes=("current", "whisper-cli"),
         description="whisper.cpp 1.8.5's whisper-cli defaults with -nt: beam 5, full context, temperature "
                     "fallback 0.2, flash attention",
         beam_size=5, audio_ctx="full", timestamps_from_samples=None, max_tokens=0,

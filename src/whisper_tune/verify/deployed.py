@@ -7,12 +7,21 @@ model decodes the same clips with the same settings and whisper.cpp's beam searc
 runtime the verdict fails when a clip loops, when a clip with speech comes back empty, or
 when whisper.cpp's WER exceeds the reference's by more than ``max_wer_delta``. Clips too
 short for a runtime (the 1.5 generation returns nothing under about 1 s) are named as such
-and not counted. Every clip whose tokens differ from the reference's is shown from the first
-differing token.
+and not counted, in the WER nor in the agreement counts. Every clip whose tokens differ from
+the reference's is shown from the first differing token.
+
+The overall verdict is the verdict of the runtimes the preset's client ships
+(:attr:`~whisper_tune.deploy.DeploymentPreset.shipped_runtimes`: whisper.cpp 1.5 for FUTO's
+apps): a runtime the client never runs is judged and reported in full, but as advice, so a
+loop that only whisper.cpp 1.8.5 makes does not fail a file FUTO Keyboard decodes well. When
+none of the shipped runtimes was run, the verdict is judged on those that were (a failure
+there fails it: the conservative choice) and the report says how to run the shipped one. For
+the user's whisper-cli the report names each preset parameter whisper-cli has no option for.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -20,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from whisper_tune.deploy import DeploymentPreset, check_prompt
+from whisper_tune.deploy import RUNTIME_USES, DeploymentPreset, check_prompt
 from whisper_tune.errors import FormatError, WhisperCppError
 from whisper_tune.evaluation.eval import EvalClip, decode_hf
 from whisper_tune.evaluation.loops import detect_loop
@@ -42,6 +51,14 @@ from whisper_tune.whispercpp.suppress import non_speech_ids
 DEFAULT_DEPLOYED_MAX_WER_DELTA = 0.05
 #: Tokens of context shown on each side of a difference.
 DIFF_TOKENS = 6
+#: How to run each runtime a client ships, for the note when it was not run.
+RUNTIME_OPTIONS: dict[str, str] = {
+    "current": "--runtime current or --runtime both",
+    "1.5": "--runtime 1.5 or --runtime both",
+    "whisper-cli": "--whisper-cli PATH",
+}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,13 +89,29 @@ class RuntimeVerdict:
     loops: list[str] = field(default_factory=list)
     empty: list[str] = field(default_factory=list)
     too_short: list[str] = field(default_factory=list)
-    same_text: int = 0
-    same_tokens: int = 0
+    clips_decoded: int = 0  # clips not too short for this runtime: the denominator of the counts below
+    same_text: int = 0  # of clips_decoded
+    same_tokens: int | None = 0  # of clips_decoded; None for whisper-cli, which prints text only
+    advisory: bool = False  # True: the preset's client does not ship this runtime; it does not decide
+    role: str = ""  # why it decides the verdict or not, in words
+    unsettable: list[str] = field(default_factory=list)  # whisper-cli: preset parameters it cannot be given
     seconds: float = 0.0
     clips: list[DeployedClip] = field(default_factory=list)
 
+    def agreement(self) -> str:
+        """'same text as the reference on 34 of 34 clips this runtime decodes (9 too short ...)'."""
+        total = self.clips_decoded
+        where = "clips this runtime decodes" if self.too_short else "clips"
+        text = f"same text as the reference on {self.same_text} of {total} {where}"
+        if self.too_short:
+            text += f" ({len(self.too_short)} too short for it, not counted)"
+        if self.same_tokens is None:
+            return text + "; tokens not compared (whisper-cli prints text only)"
+        return text + f"; same tokens on {self.same_tokens} of {total}"
+
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "clips"}
+        data["agreement"] = self.agreement()
         data["clips"] = [c.to_dict() for c in self.clips]
         return data
 
@@ -93,20 +126,30 @@ class DeployedReport:
     passed: bool = False
     reason: str = ""
     runtimes: list[RuntimeVerdict] = field(default_factory=list)
+    deciding_runtimes: list[str] = field(default_factory=list)  # names of the runtimes whose verdicts decide
+    shipped_runtime_run: bool = False  # a runtime the client ships was among those run
+    note: str = ""  # when it was not: the verdict stands in for it, and how to run it
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"ggml_file": str(self.ggml_file), "reference": self.reference, "preset": self.preset,
                 "parameters": self.parameters, "max_wer_delta": self.max_wer_delta, "passed": self.passed,
-                "reason": self.reason, "runtimes": [r.to_dict() for r in self.runtimes],
-                "seconds": round(self.seconds, 1)}
+                "reason": self.reason, "deciding_runtimes": self.deciding_runtimes,
+                "shipped_runtime_run": self.shipped_runtime_run, "note": self.note,
+                "runtimes": [r.to_dict() for r in self.runtimes], "seconds": round(self.seconds, 1)}
 
     def to_markdown(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         lines = [f"# {self.ggml_file.name} as deployed ({self.preset['name']}): {verdict}", "",
-                 f"- reference model: {self.reference}", f"- verdict: {verdict} ({self.reason})",
-                 f"- preset: {self.preset['description']}",
-                 "- parameters: " + ", ".join(f"{k}={v!r}" for k, v in self.parameters.items())]
+                 f"- reference model: {self.reference}", f"- verdict: {verdict} ({self.reason})"]
+        if self.deciding_runtimes:
+            advisory = [r.runtime["name"] for r in self.runtimes if r.advisory]
+            lines.append(f"- decided by: {', '.join(self.deciding_runtimes)}"
+                         + (f"; advisory only: {', '.join(advisory)}" if advisory else ""))
+        if self.note:
+            lines.append(f"- **{self.note}**")
+        lines += [f"- preset: {self.preset['description']}",
+                  "- parameters: " + ", ".join(f"{k}={v!r}" for k, v in self.parameters.items())]
         for verdict_ in self.runtimes:
             lines += _runtime_markdown(verdict_)
         return "\n".join(lines) + "\n"
@@ -120,11 +163,12 @@ class DeployedReport:
 
 def _runtime_markdown(verdict: RuntimeVerdict) -> list[str]:
     runtime = verdict.runtime
+    role = f" ({verdict.role})" if verdict.role else ""
     lines = ["", f"## {runtime['name']}: whisper.cpp {runtime['whisper_cpp']} ({runtime['binding']}): "
-                 f"{'PASS' if verdict.passed else 'FAIL'}", "", verdict.reason, ""]
+                 f"{'PASS' if verdict.passed else 'FAIL'}{role}", "", verdict.reason, ""]
     if verdict.wer is not None:
-        lines.append(f"- WER {verdict.wer:.1%} (reference {verdict.reference_wer:.1%}); same text as the reference "
-                     f"on {verdict.same_text}/{len(verdict.clips)} clips, same tokens on {verdict.same_tokens}")
+        lines.append(f"- WER {verdict.wer:.1%} (reference {verdict.reference_wer:.1%}); {verdict.agreement()}")
+    lines += [f"- {line}" for line in verdict.unsettable]
     for label, ids in (("looped", verdict.loops), ("returned empty", verdict.empty),
                        ("too short for this runtime (not counted)", verdict.too_short)):
         if ids:
@@ -179,13 +223,61 @@ def verify_deployed(
     processor = hf_processor if hf_processor is not None else load_processor(reference_spec)
     reference = decode_hf(model, processor, arrays, contexts, options, sources=[c.id for c in clips])
     for runtime in runtimes:
-        report.runtimes.append(_judge_runtime(path, clips, runtime, preset, options, contexts, no_timestamps,
-                                              reference, processor, max_wer_delta, timeout))
-    failed = [r for r in report.runtimes if not r.passed]
-    report.passed = bool(report.runtimes) and not failed
-    report.reason = ("passes on " + ", ".join(r.runtime["name"] for r in report.runtimes) if report.passed else
-                     "; ".join(f"{r.runtime['name']}: {r.reason}" for r in failed))
+        verdict = _judge_runtime(path, clips, runtime, preset, options, contexts, no_timestamps, reference,
+                                 processor, max_wer_delta, timeout)
+        if isinstance(runtime, WhisperCli):
+            verdict.unsettable = [fixed.describe() for fixed in runtime.unsettable(report.parameters)]
+        report.runtimes.append(verdict)
+    _decide_overall(report, preset)
     return _finish(report, started, report_dir)
+
+
+def _decide_overall(report: DeployedReport, preset: DeploymentPreset) -> None:
+    """The verdict of the runtimes the client ships; of all that ran when none of those did."""
+    shipped = [r for r in report.runtimes if preset.ships(r.runtime["name"])]
+    report.shipped_runtime_run = bool(shipped)
+    deciding = shipped or list(report.runtimes)
+    if not shipped and report.runtimes:
+        ran = ", ".join(_runtime_label(r) for r in report.runtimes)
+        how = " or ".join(RUNTIME_OPTIONS[name] for name in preset.shipped_runtimes)
+        report.note = (f"{preset.shipped_description()}, which was not run: this verdict is judged on {ran} "
+                       f"instead (a failure there fails it); run with {how} for the verdict as deployed")
+        log.warning("%s", report.note)
+    for verdict in report.runtimes:
+        verdict.advisory = not any(verdict is d for d in deciding)
+        verdict.role = _role(verdict, preset, report.shipped_runtime_run)
+    report.deciding_runtimes = [r.runtime["name"] for r in deciding]
+    failed = [r for r in deciding if not r.passed]
+    report.passed = bool(deciding) and not failed
+    if not deciding:
+        report.reason = "no runtime was run"
+    elif report.passed:
+        report.reason = "passes on " + ", ".join(_runtime_label(r) for r in deciding)
+    else:
+        report.reason = "; ".join(f"{_runtime_label(r)}: {r.reason}" for r in failed)
+    if shipped:
+        report.reason = f"{preset.shipped_description()}: {report.reason}"
+    advisory_failed = [r for r in report.runtimes if r.advisory and not r.passed]
+    if advisory_failed:
+        report.reason += "; advisory, not deciding: " + ", ".join(
+            f"{_runtime_label(r)} fails" for r in advisory_failed)
+
+
+def _runtime_label(verdict: RuntimeVerdict) -> str:
+    """'current (whisper.cpp 1.8.5)'."""
+    runtime = verdict.runtime
+    if runtime["name"] == "whisper-cli":
+        return f"whisper-cli ({runtime['binding'].removeprefix('whisper-cli at ')})"
+    return f"{runtime['name']} (whisper.cpp {runtime['whisper_cpp']})"
+
+
+def _role(verdict: RuntimeVerdict, preset: DeploymentPreset, shipped_run: bool) -> str:
+    if not verdict.advisory and shipped_run:
+        return f"decides the verdict: {preset.shipped_description()}"
+    if not verdict.advisory:
+        return f"decides the verdict in place of the runtime {preset.client} ships, which was not run"
+    use = RUNTIME_USES.get(verdict.runtime["name"], "that runtime")
+    return f"advisory: {preset.shipped_description()}; matters only if you also run this file in {use}"
 
 
 def _finish(report: DeployedReport, started: float, report_dir: Any) -> DeployedReport:
@@ -236,8 +328,10 @@ def _judge_runtime(path: Path, clips: Sequence[EvalClip], runtime: Any, preset: 
         ref_counts += word_errors(clip.text, ref.text, clip.language)
         verdict.loops += [clip.id] if item.loop else []
         verdict.empty += [clip.id] if item.empty else []
-    verdict.same_text = sum(c.text == c.reference_text for c in verdict.clips)
-    verdict.same_tokens = sum(c.same_tokens for c in verdict.clips)
+    judged = [c for c in verdict.clips if not c.too_short]
+    verdict.clips_decoded = len(judged)
+    verdict.same_text = sum(c.text == c.reference_text for c in judged)
+    verdict.same_tokens = sum(c.same_tokens for c in judged) if getattr(runtime, "has_tokens", True) else None
     verdict.wer, verdict.reference_wer = counted.rate, ref_counts.rate
     _decide(verdict, max_wer_delta)
     return verdict
@@ -272,6 +366,11 @@ def _difference(out: Transcript, ref: Transcript, processor: Any) -> str:
 
 
 def _decide(verdict: RuntimeVerdict, max_wer_delta: float) -> None:
+    if verdict.clips and not verdict.clips_decoded:
+        verdict.passed = False
+        verdict.reason = ("every clip is too short for this runtime (it returns no text under 100 mel frames, "
+                          "about 1 s): nothing to judge it on; give longer clips")
+        return
     delta = (verdict.wer or 0.0) - (verdict.reference_wer or 0.0)
     problems = []
     if verdict.loops:

@@ -5,9 +5,11 @@ since each clip may have its own ``audio_ctx``; the clip is written as a 16-bit 
 the text read from ``-otxt``'s output file. The parameters whisper-cli has flags for are
 passed (beam size and best-of, audio context, no timestamps, prompt, threads, thresholds,
 temperature increment or ``-nf``, non-speech suppression, flash attention on or off where
-the build knows ``-nfa``/``-fa``); the others (blank suppression, max_tokens) keep
-whisper-cli's own defaults and :meth:`WhisperCli.unsupported` names them. whisper-cli
-prints text, not token ids, so comparisons with the reference are by text.
+the build knows ``-nfa``/``-fa``); the others keep whisper-cli's own values
+(:data:`FIXED_PARAMETERS`: whisper.cpp's examples/cli/cli.cpp never sets them, so they stay
+at ``whisper_full_default_params``'s) and :meth:`WhisperCli.unsettable` names each one for
+the report. whisper-cli prints text, not token ids, so comparisons with the reference are by
+text.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import subprocess
 import tempfile
 import time
 import wave
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,25 @@ from whisper_tune.whispercpp.runner import default_threads
 IDENTIFYING_OPTIONS = ("--audio-ctx", "--beam-size", "--no-timestamps", "--output-txt")
 HELP_SECONDS = 20.0
 SECONDS_PER_CLIP = 60.0
+#: whisper_full parameters whisper-cli has no option for, and the value it always runs with
+#: (whisper_full_default_params's, in whisper.cpp 1.5 to 1.8.5 alike). max_tokens 0 means no
+#: per-segment limit: only whisper.cpp's 220-step limit applies.
+FIXED_PARAMETERS: dict[str, object] = {"max_tokens": 0, "suppress_blank": True, "single_segment": False,
+                                       "no_context": True}
+
+
+@dataclass(frozen=True)
+class FixedParameter:
+    """A parameter a preset sets that whisper-cli cannot be given on its command line."""
+
+    name: str
+    wanted: object  # the preset's value
+    used: object  # what whisper-cli runs with instead
+
+    def describe(self) -> str:
+        same = " (the same value)" if self.wanted == self.used else ""
+        return (f"not settable through whisper-cli: {self.name}={self.wanted!r} (whisper-cli uses its default "
+                f"{self.used!r}){same}")
 
 
 @dataclass(frozen=True)
@@ -77,12 +98,17 @@ class WhisperCli:
             args.append("-nfa")
         return args
 
-    def unsupported(self, options: DecodeOptions) -> list[str]:
-        """Parameters this whisper-cli cannot be given (it keeps its defaults for them)."""
-        missing = ["max_tokens", "suppress_blank"] if (options.raw_max_tokens or not options.suppress_blank) else []
-        if options.suppress_tokens and not self.suppress_nst_flag:
-            missing.append("suppress_nst")
-        return missing
+    def unsettable(self, parameters: Mapping[str, object]) -> list[FixedParameter]:
+        """Each of ``parameters`` (a deployed report's, see :mod:`whisper_tune.verify.deployed`)
+        that this whisper-cli cannot be given, with the value it uses instead."""
+        fixed = dict(FIXED_PARAMETERS)
+        if not self.suppress_nst_flag:
+            fixed["suppress_nst"] = False  # no -sns before whisper.cpp 1.7: symbols are not suppressed
+        if not (self.flash_attn_flag and self.no_flash_attn_flag):
+            wanted = parameters.get("flash_attn")
+            if (wanted and not self.flash_attn_flag) or (not wanted and not self.no_flash_attn_flag):
+                fixed["flash_attn"] = "the build's default"
+        return [FixedParameter(name, parameters[name], used) for name, used in fixed.items() if name in parameters]
 
     def transcribe(self, model_path: Any, clips: Sequence[np.ndarray], options: DecodeOptions,
                    contexts: Sequence[int | None], no_timestamps: Sequence[bool], *, flash_attn: bool = False,
