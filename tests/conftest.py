@@ -75,6 +75,14 @@ def jfk_audio(jfk_wav):
     return load_audio(jfk_wav)
 
 
+@pytest.fixture(scope="session")
+def whisper_cli_path() -> Path:
+    """A whisper-cli executable: on PATH, else built once per machine (minutes; skips when it cannot)."""
+    from tests.whisper_cli_build import find_or_build_whisper_cli
+
+    return find_or_build_whisper_cli()
+
+
 @functools.cache
 def multilingual_tokenizer_json(vocab_size: int) -> dict:
     """Whisper's real multilingual tokenizer (tokenizer.json) for 51865 or 51866 tokens, built

@@ -7,7 +7,9 @@ import pytest
 
 from whisper_tune.deploy import (
     PRESETS,
+    RUNTIME_NAMES,
     SAMPLES_25_S,
+    DeploymentPreset,
     check_prompt,
     get_preset,
     glossary_prompt,
@@ -46,6 +48,27 @@ def test_timestamps_come_back_at_25_seconds_for_the_keyboard_and_past_30_for_voi
     assert keyboard.no_timestamps(clips) == [True, False, False, False]
     assert voice.no_timestamps(clips) == [True, True, True, False]
     assert get_preset("whisper-cli").no_timestamps(clips) == [True] * 4
+
+
+def test_each_preset_names_the_whisper_cpp_its_client_ships():
+    assert RUNTIME_NAMES == ("current", "1.5", "whisper-cli")
+    for name in ("futo-keyboard", "futo-voice"):  # FUTO's apps vendor whisper.cpp of the 1.5 generation
+        assert get_preset(name).shipped_runtimes == ("1.5",)
+        assert get_preset(name).ships("1.5") and not get_preset(name).ships("current")
+    assert get_preset("futo-keyboard").shipped_description() == "FUTO Keyboard ships whisper.cpp 1.5"
+    desktop = get_preset("whisper-cli")
+    assert desktop.shipped_runtimes == ("current", "whisper-cli") and not desktop.ships("1.5")
+    assert desktop.shipped_description() == ("whisper-cli ships a current whisper.cpp (1.8.5 here) or the user's own "
+                                             "whisper-cli build")
+    assert get_preset("futo-voice").to_dict()["shipped_runtimes"] == ["1.5"]  # a JSON list in reports
+
+
+@pytest.mark.parametrize("shipped", [(), ("1.6",), ("1.5", "main")])
+def test_a_preset_must_ship_known_runtimes(shipped):
+    fields = {**get_preset("futo-keyboard").__dict__, "shipped_runtimes": shipped}
+    with pytest.raises(ConfigError, match=r"shipped_runtimes .* must name at least one runtime, each one of "
+                                          r"current, 1\.5, whisper-cli"):
+        DeploymentPreset(**fields)
 
 
 def test_unknown_preset_names_the_choices():

@@ -1,18 +1,16 @@
 """The user's own whisper-cli as a runtime.
 
-The test uses a whisper-cli on PATH, or builds one once per machine (cached in the test
-cache folder) from the whisper.cpp sources inside pywhispercpp 1.5.1's source distribution
-on PyPI, fetched with pip (in the temp folder, outside the checkout); it skips with the
-reason when neither works (no compiler, cmake or registry).
+The tests use the ``whisper_cli_path`` fixture (tests/conftest.py, built by
+tests/whisper_cli_build.py): a whisper-cli on PATH, or one built once per machine from the
+whisper.cpp sources inside pywhispercpp 1.5.1's source distribution on PyPI; it skips with
+the reason when neither works (no compiler, cmake or registry).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -21,62 +19,10 @@ from whisper_tune.errors import WhisperCppError
 from whisper_tune.evaluation.metrics import word_errors
 from whisper_tune.transcribe import DecodeOptions
 from whisper_tune.whispercpp import transcribe_ggml
-from whisper_tune.whispercpp.cli import check_whisper_cli
+from whisper_tune.whispercpp.cli import WhisperCli, check_whisper_cli
 
-SDIST = "pywhispercpp==1.5.1"
 #: Any program that is not whisper-cli.
 NOT_WHISPER_CLI = shutil.which("ls") or "/bin/ls"
-BUILD_SECONDS = 1800
-
-
-def _build_whisper_cli(cache: Path) -> Path:
-    """whisper-cli from the sdist's whisper.cpp, built once into ``cache``."""
-    binary = cache / "whisper-cli"
-    if binary.is_file():
-        return binary
-    for tool in ("cmake", "c++"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"no whisper-cli on PATH and no {tool} to build one")
-    work = cache / "work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    env = {**os.environ, "SETUPTOOLS_SCM_PRETEND_VERSION": "1.5.1"}  # the sdist has no git metadata
-    download = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "pywhispercpp",
-                               SDIST, "-d", str(work)], capture_output=True, text=True, env=env, timeout=900)
-    archives = list(work.glob("pywhispercpp-*.tar.gz"))
-    if download.returncode != 0 or not archives:
-        pytest.skip(f"no whisper-cli on PATH, and {SDIST}'s sources cannot be downloaded: "
-                    f"{download.stderr.strip().splitlines()[-1:]}")
-    with tarfile.open(archives[0]) as archive:
-        archive.extractall(work, filter="data")
-    source = next(work.glob("pywhispercpp-*/whisper.cpp"))
-    build = work / "build"
-    steps = [["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF",
-              "-DWHISPER_BUILD_TESTS=OFF", "-DWHISPER_BUILD_SERVER=OFF"],
-             ["cmake", "--build", str(build), "--target", "whisper-cli", "-j", "2"]]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, timeout=BUILD_SECONDS)
-        if done.returncode != 0:
-            pytest.skip(f"no whisper-cli on PATH, and building one failed: {done.stderr.strip().splitlines()[-1:]}")
-    shutil.copy2(build / "bin" / "whisper-cli", binary)
-    shutil.rmtree(work, ignore_errors=True)
-    return binary
-
-
-@pytest.fixture(scope="session")
-def whisper_cli_path() -> Path:
-    """whisper-cli on PATH, else built once per machine into the temp folder (it takes minutes)."""
-    import fcntl
-    import tempfile
-
-    found = shutil.which("whisper-cli")
-    if found:
-        return Path(found)
-    cache = Path(tempfile.gettempdir()) / "whisper-tune-whisper-cli-1.8.5"
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time on this machine
-        return _build_whisper_cli(cache)
 
 
 def test_a_program_that_is_not_whisper_cli_is_refused(tmp_path):
@@ -110,3 +56,19 @@ def test_whisper_cli_decodes_like_pywhispercpp_with_the_same_parameters(whisper_
     assert word_errors(jfk_text, out[0].text).errors == 0
     binding = transcribe_ggml(embedded_ggml["f16"], [cut], plain, [600], n_threads=1)[0]
     assert out[1].text == binding.text  # same whisper.cpp, same parameters, same words
+
+
+def test_each_parameter_whisper_cli_has_no_option_for_is_named_with_the_value_it_uses():
+    futo = {"beam_size": 5, "max_tokens": 256, "suppress_blank": False, "suppress_nst": True, "flash_attn": False,
+            "no_context": True, "single_segment": True}
+    build_18 = WhisperCli(Path("whisper-cli"), no_flash_attn_flag=True, flash_attn_flag=True, suppress_nst_flag=True)
+    assert [p.describe() for p in build_18.unsettable(futo)] == [
+        "not settable through whisper-cli: max_tokens=256 (whisper-cli uses its default 0)",
+        "not settable through whisper-cli: suppress_blank=False (whisper-cli uses its default True)",
+        "not settable through whisper-cli: single_segment=True (whisper-cli uses its default False)",
+        "not settable through whisper-cli: no_context=True (whisper-cli uses its default True) (the same value)",
+    ]
+    old_build = WhisperCli(Path("main"), no_flash_attn_flag=False, flash_attn_flag=False, suppress_nst_flag=False)
+    extra = {p.name: p.used for p in old_build.unsettable({**futo, "flash_attn": True})}
+    assert extra["suppress_nst"] is False and extra["flash_attn"] is False  # no -sns, no -fa: neither exists
+    assert "flash_attn" not in {p.name for p in old_build.unsettable(futo)}  # off is what it does anyway

@@ -104,10 +104,8 @@ class WhisperCli:
         fixed = dict(FIXED_PARAMETERS)
         if not self.suppress_nst_flag:
             fixed["suppress_nst"] = False  # no -sns before whisper.cpp 1.7: symbols are not suppressed
-        if not (self.flash_attn_flag and self.no_flash_attn_flag):
-            wanted = parameters.get("flash_attn")
-            if (wanted and not self.flash_attn_flag) or (not wanted and not self.no_flash_attn_flag):
-                fixed["flash_attn"] = "the build's default"
+        if parameters.get("flash_attn") and not self.flash_attn_flag:
+            fixed["flash_attn"] = False  # flash attention came with -fa (whisper.cpp 1.6): none to turn on
         return [FixedParameter(name, parameters[name], used) for name, used in fixed.items() if name in parameters]
 
     def transcribe(self, model_path: Any, clips: Sequence[np.ndarray], options: DecodeOptions,
