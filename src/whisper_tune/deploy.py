@@ -81,7 +81,10 @@ class DeploymentPreset:
     suppress_blank: bool
     suppress_non_speech: bool  # whisper.cpp's suppress_nst
     temperature_inc: float  # 0 = no fallback
-    flash_attn: bool  # for whisper.cpp 1.8.5 (the 1.5 generation has none in pywhispercpp 1.2.0)
+    #: whisper.cpp 1.8.5's flash attention (the 1.5 runtime, pywhispercpp 1.2.0, has none). Off
+    #: for FUTO's apps: they use flash attention for the encoder's self-attention only, and their
+    #: cross-attention reads exactly audio_ctx rows, which is 1.8.5 with flash attention off.
+    flash_attn: bool
     glossary_prompt: bool  # the prompt is "(Glossary: ...)" built from --glossary
     entropy_thold: float = DEFAULT_ENTROPY_THOLD
     logprob_thold: float = DEFAULT_LOGPROB_THOLD

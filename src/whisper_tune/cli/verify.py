@@ -58,7 +58,9 @@ def add_deployment_arguments(parser: argparse.ArgumentParser, runtimes: bool) ->
     if runtimes:
         parser.add_argument("--runtime", choices=("current", "1.5", "both"), default="current",
                             help="with --as: whisper.cpp 1.8.5 (current), the 1.5 generation FUTO's apps vendor "
-                                 "(installed on first use in whisper-tune's cache folder), or both")
+                                 "(installed on first use in whisper-tune's cache folder), or both. The verdict is "
+                                 "the one of the runtime the preset's client ships (1.5 for FUTO's apps); the "
+                                 "others are reported as advice")
         parser.add_argument("--beam-size", type=int, default=None, metavar="N",
                             help="with --as: override the preset's beam size (1 = greedy)")
 
