@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from whisper_tune.whisper_constants import ENGLISH_ONLY_VOCAB, MULTILINGUAL_V3_VOCAB, MULTILINGUAL_VOCAB
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = (REPO_ROOT / ".." / "shared").resolve()
 
@@ -152,6 +154,79 @@ def make_tiny_whisper_folder(
     return folder
 
 
+# --- every released Whisper layout, built small --------------------------------------------
+
+#: (release name, layout name, vocabulary size): every model OpenAI and distil-whisper released.
+RELEASES: list[tuple[str, str, int]] = [
+    *[(f"{size}.en", size, ENGLISH_ONLY_VOCAB) for size in ("tiny", "base", "small", "medium")],
+    *[(size, size, MULTILINGUAL_VOCAB) for size in ("tiny", "base", "small", "medium", "large-v1", "large-v2")],
+    ("large-v3", "large-v3", MULTILINGUAL_V3_VOCAB),
+    ("large-v3-turbo", "large-v3-turbo", MULTILINGUAL_V3_VOCAB),
+    ("distil-small.en", "distil-small", ENGLISH_ONLY_VOCAB),
+    ("distil-medium.en", "distil-medium", ENGLISH_ONLY_VOCAB),
+    ("distil-large-v2", "distil-large-v2", MULTILINGUAL_VOCAB),
+    ("distil-large-v3", "distil-large-v3", MULTILINGUAL_V3_VOCAB),
+]
+RELEASE_IDS = [release for release, _, _ in RELEASES]
+#: What inspect (and verify's report) call each, before the width note; large-v1 and -v2
+#: cannot be told apart.
+FAMILY_NAMES = {"large-v1": "large-v1 or large-v2", "large-v2": "large-v1 or large-v2",
+                "large-v3-turbo": "large-v3-turbo (4 decoder layers)",
+                "distil-small.en": "distil-small.en (2 decoder layers)",
+                "distil-medium.en": "distil-medium.en (2 decoder layers)",
+                "distil-large-v2": "distil-large-v2 (2 decoder layers)",
+                "distil-large-v3": "distil-large-v3 (2 decoder layers)"}
+#: The dtypes every family is exported to.
+FAMILY_DTYPES = ("f16", "q8_0", "q5_0")
+
+
+def release_layout(layout_name: str):
+    from whisper_tune.whisper_constants import LAYOUTS
+
+    return next(item for item in LAYOUTS if item.name == layout_name)
+
+
+def small_width(heads: int) -> int:
+    """The smallest width the true head count divides that is a whole number of quantized
+    rows (32 values), so every family also exports to q8_0 and q5_0."""
+    import math
+
+    from whisper_tune.formats.ggml_quants import QK
+
+    return math.lcm(heads, QK)
+
+
+def family_description(release: str, layout_name: str, vocab: int) -> str:
+    """How inspect and verify name a small model of ``release`` (e.g. ``base.en (width 32,
+    released 512), English-only, 80 mel``)."""
+    from whisper_tune.whisper_constants import vocabulary_name
+
+    layout = release_layout(layout_name)
+    return (f"{FAMILY_NAMES.get(release, release)} (width {small_width(layout.attention_heads)}, released "
+            f"{layout.d_model}), {vocabulary_name(vocab)}, {layout.n_mels} mel")
+
+
+@pytest.fixture(scope="session")
+def family_exports(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    """Every release built small (random weights, true layer counts, heads, vocabulary and mel
+    bins; see :func:`small_width`) and exported to every dtype of FAMILY_DTYPES; built once
+    per session for the export and verify tests (read-only in tests). ``[release]["model"]``
+    is the HF folder, ``[release][dtype]`` the GGML file."""
+    from whisper_tune.export.exporter import export_ggml
+
+    root = tmp_path_factory.mktemp("families")
+    exports: dict[str, dict[str, Path]] = {}
+    for release, layout_name, vocab in RELEASES:
+        layout = release_layout(layout_name)
+        model = make_tiny_whisper_folder(
+            root / release, vocab_size=vocab, num_mel_bins=layout.n_mels, d_model=small_width(layout.attention_heads),
+            layers=layout.encoder_layers, decoder_layers=layout.decoder_layers, heads=layout.attention_heads)
+        exports[release] = {"model": model}
+        for dtype in FAMILY_DTYPES:
+            exports[release][dtype] = export_ggml(model, dtype, root / f"{release}-{dtype}.bin").path
+    return exports
+
+
 @pytest.fixture(scope="session")
 def tiny_random_dir(tmp_path_factory) -> Path:
     """A random-weight, English-only, tiny-dimension Whisper HF folder (read-only in tests)."""
@@ -168,18 +243,20 @@ def embedded_ggml(tmp_path_factory, embedded_path) -> dict[str, Path]:
             for dtype in ("f16", "q8_0")}
 
 
-def rewrite_ggml(source: Path, target: Path, edits: dict) -> Path:
+def rewrite_ggml(source: Path, target: Path, edits: dict, vocab_edits: dict[int, bytes] | None = None) -> Path:
     """Copy a GGML file through the GGML module's reader and writer, changing some tensors.
 
     ``edits`` maps a tensor name to a function of its float32 values (numpy order) returning
-    the new values; every tensor keeps its type. For damaged-file and decoding tests.
+    the new values; every tensor keeps its type. ``vocab_edits`` replaces tokens' bytes by
+    id. For damaged-file and decoding tests.
     """
     from whisper_tune.formats.ggml import GgmlType, GgmlWriter, read_ggml
 
     ggml = read_ggml(source)
+    vocab = [(vocab_edits or {}).get(token_id, token) for token_id, token in enumerate(ggml.vocab)]
     with open(target, "wb") as handle:
         writer = GgmlWriter(handle)
-        writer.write_header(ggml.hparams, ggml.mel_filters, ggml.vocab)
+        writer.write_header(ggml.hparams, ggml.mel_filters, vocab)
         for name in ggml.tensor_order:
             tensor = ggml.tensors[name]
             values = tensor.to_float32()

@@ -10,72 +10,25 @@ whisper.cpp's tools, jfk transcribed) and named here by inspect.
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_tiny_whisper_folder
+from tests.conftest import FAMILY_DTYPES, RELEASE_IDS, RELEASES, family_description, release_layout
 from tests.export.whispercpp_subprocess import decode_many_in_subprocess
 from whisper_tune.cli.main import main
 from whisper_tune.errors import ExportError
 from whisper_tune.export.exporter import export_ggml
 from whisper_tune.formats.ggml import summarize_ggml
-from whisper_tune.formats.ggml_quants import QK
 from whisper_tune.verify.check import check_model
-from whisper_tune.whisper_constants import (
-    ENGLISH_ONLY_VOCAB,
-    LAYOUTS,
-    MULTILINGUAL_V3_VOCAB,
-    MULTILINGUAL_VOCAB,
-    WHISPER_CPP_MODEL_TYPES,
-    n_languages,
-)
+from whisper_tune.whisper_constants import WHISPER_CPP_MODEL_TYPES, n_languages
 
-DTYPES = ("f16", "q8_0", "q5_0")
-#: (release name, layout name, vocabulary size): every model OpenAI and distil-whisper released.
-RELEASES = [
-    *[(f"{size}.en", size, ENGLISH_ONLY_VOCAB) for size in ("tiny", "base", "small", "medium")],
-    *[(size, size, MULTILINGUAL_VOCAB) for size in ("tiny", "base", "small", "medium", "large-v1", "large-v2")],
-    ("large-v3", "large-v3", MULTILINGUAL_V3_VOCAB),
-    ("large-v3-turbo", "large-v3-turbo", MULTILINGUAL_V3_VOCAB),
-    ("distil-small.en", "distil-small", ENGLISH_ONLY_VOCAB),
-    ("distil-medium.en", "distil-medium", ENGLISH_ONLY_VOCAB),
-    ("distil-large-v2", "distil-large-v2", MULTILINGUAL_VOCAB),
-    ("distil-large-v3", "distil-large-v3", MULTILINGUAL_V3_VOCAB),
-]
-#: What inspect must call each (before the width note); large-v1 and -v2 cannot be told apart.
-FAMILY_NAMES = {"large-v1": "large-v1 or large-v2", "large-v2": "large-v1 or large-v2",
-                "large-v3-turbo": "large-v3-turbo (4 decoder layers)",
-                "distil-small.en": "distil-small.en (2 decoder layers)",
-                "distil-medium.en": "distil-medium.en (2 decoder layers)",
-                "distil-large-v2": "distil-large-v2 (2 decoder layers)",
-                "distil-large-v3": "distil-large-v3 (2 decoder layers)"}
+DTYPES = FAMILY_DTYPES
 #: whisper.cpp's log lines that mean a tensor did not fit (any of them fails the test).
 TENSOR_TROUBLE = re.compile(r"tensor '.*' (has wrong|not found|has unknown)|unknown tensor|wrong shape|"
                             r"failed to load|not all tensors loaded", re.IGNORECASE)
-
-
-def _small_width(heads: int) -> int:
-    return math.lcm(heads, QK)
-
-
-@pytest.fixture(scope="module")
-def family_exports(tmp_path_factory) -> dict[str, dict[str, Path]]:
-    """Every release built small and exported to every dtype (built once for the module)."""
-    root = tmp_path_factory.mktemp("families")
-    exports: dict[str, dict[str, Path]] = {}
-    for release, layout_name, vocab in RELEASES:
-        layout = next(item for item in LAYOUTS if item.name == layout_name)
-        model = make_tiny_whisper_folder(
-            root / release, vocab_size=vocab, num_mel_bins=layout.n_mels, d_model=_small_width(layout.attention_heads),
-            layers=layout.encoder_layers, decoder_layers=layout.decoder_layers, heads=layout.attention_heads)
-        exports[release] = {"model": model}
-        for dtype in DTYPES:
-            exports[release][dtype] = export_ggml(model, dtype, root / f"{release}-{dtype}.bin").path
-    return exports
 
 
 @pytest.mark.slow
@@ -83,7 +36,7 @@ def test_whisper_cpp_loads_and_decodes_every_family(family_exports, jfk_wav):
     files = [paths[dtype] for paths in family_exports.values() for dtype in DTYPES]
     runs = decode_many_in_subprocess(files, jfk_wav, language="en")
     for (release, layout_name, vocab) in RELEASES:
-        layout = next(item for item in LAYOUTS if item.name == layout_name)
+        layout = release_layout(layout_name)
         for dtype in DTYPES:
             run = runs[family_exports[release][dtype]]
             assert run.loaded and run.status == 0 and run.text is not None, (release, dtype, run.log[-1500:])
@@ -96,13 +49,9 @@ def test_whisper_cpp_loads_and_decodes_every_family(family_exports, jfk_wav):
             assert f"n_text_layer  = {layout.decoder_layers}" in run.log
 
 
-@pytest.mark.parametrize(("release", "layout_name", "vocab"), RELEASES, ids=[r[0] for r in RELEASES])
+@pytest.mark.parametrize(("release", "layout_name", "vocab"), RELEASES, ids=RELEASE_IDS)
 def test_inspect_names_the_family(family_exports, release, layout_name, vocab, capsys):
-    layout = next(item for item in LAYOUTS if item.name == layout_name)
-    width = _small_width(layout.attention_heads)
-    languages = "English-only" if vocab == ENGLISH_ONLY_VOCAB else f"multilingual, {n_languages(vocab)} languages"
-    expected = (f"{FAMILY_NAMES.get(release, release)} (width {width}, released {layout.d_model}), "
-                f"{languages}, {layout.n_mels} mel")
+    expected = family_description(release, layout_name, vocab)
     for dtype in DTYPES:
         report = summarize_ggml(family_exports[release][dtype])
         assert report["family"] == expected

@@ -11,8 +11,9 @@ import pytest
 
 from tests.conftest import rewrite_ggml
 from tests.jfk_cuts import jfk_cuts
-from whisper_tune.errors import FormatError
+from whisper_tune.errors import DataError, FormatError
 from whisper_tune.evaluation.eval import EvalClip
+from whisper_tune.transcribe.types import DecodeOptions
 from whisper_tune.verify import verify
 
 
@@ -66,6 +67,8 @@ def _no_tensors(data: bytearray, path) -> bytes:
         ("no tensors", "the file holds no tensors"),
         ("not ggml", "not a readable GGML model file"),
         ("other model", "the file is not an export of the reference model: n_audio_state is 64 in the file, 384"),
+        ("other vocabulary", "the file's vocabulary is not the reference's tokenizer: 1 token(s) differ, the first "
+                             "is id 1000: b' Ask' in the file, b'ale' in the reference's tokenizer"),
     ],
 )
 def test_damaged_files_fail_at_the_integrity_stage(kind, reason, embedded_ggml, tiny_random_dir, clips, tmp_path):
@@ -81,6 +84,8 @@ def test_damaged_files_fail_at_the_integrity_stage(kind, reason, embedded_ggml, 
         bad.write_bytes(_no_tensors(bytearray(good.read_bytes()), good))
     elif kind == "not ggml":
         bad.write_bytes(b"GGUF" + bytes(100))
+    elif kind == "other vocabulary":  # whisper.cpp would spell token 1000 differently from the reference
+        rewrite_ggml(good, bad, {}, vocab_edits={1000: b" Ask"})
     else:  # a sound file of another model (random tiny dims) checked against tiny.en
         from whisper_tune.export.exporter import export_ggml
 
@@ -137,6 +142,8 @@ def test_bad_input_raises(embedded_ggml, clips, tmp_path):
     shutil.copy(embedded_ggml["f16"], copy)
     with pytest.raises(Exception, match="no clips to verify"):
         verify(copy, "embedded:tiny.en", [])
+    with pytest.raises(DataError, match=r"options\.audio_ctx is 160; leave audio_ctx unset"):
+        verify(copy, "embedded:tiny.en", clips, short_audio=True, options=DecodeOptions(audio_ctx=160))
 
 
 def test_the_sweep_in_one_whisper_cpp_process_equals_one_process_per_context(embedded_ggml, jfk_audio, models):

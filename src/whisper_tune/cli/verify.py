@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also decode with FUTO's dynamic contexts and judge loops and WER blow-ups")
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="time limit per whisper.cpp run in seconds (default: 60 + 30 per clip)")
-    parser.add_argument("--language", default=None, help="language code for multilingual models")
+    parser.add_argument("--language", default=None,
+                        help="language code for multilingual models (without --as the default is the language in the "
+                             "reference's generation config, else each decoder detects it)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="whisper.cpp threads (default: half the machine's cores, 1 to 4; results depend on it)")
     add_deployment_arguments(parser, runtimes=True)
@@ -122,6 +124,9 @@ def _print(report) -> None:
     from rich.table import Table
 
     console = result_console()
+    for label, value in (("family", report.family), ("language", report.language)):
+        if value:
+            console.print(f"{label}: {value}", markup=False)
     if report.clips:
         table = Table("id", "same", "whisper.cpp", "reference model", title=str(report.ggml_file.name))
         for c in report.clips:

@@ -3,11 +3,14 @@
 In order, stopping at the first failure with a clear reason (never a crash of ours):
 
 1. integrity, with the GGML module's own reader and validator (whisper.cpp itself accepts a
-   truncated file or one without tensors, and aborts on an unknown ftype), and the header
-   against the reference model's config;
+   truncated file or one without tensors, and aborts on an unknown ftype), the header
+   against the reference model's config, and the vocabulary against its tokenizer;
 2. whisper.cpp loads the file and decodes every clip, in a child process with a time limit;
 3. the reference model decodes the same clips the same way (greedy, no fallback, no
-   timestamps, same language, task, token cap and suppressed tokens);
+   timestamps, same language, task, token cap and suppressed tokens). The language is the
+   one asked for, else the one the reference's ``generation_config.json`` forces (a
+   fine-tune in one language saves it there; transformers' ``generate()`` decodes in it
+   too), else each decoder detects it;
 4. verdict: the WER difference (whisper.cpp - reference, both against the transcripts; or
    whisper.cpp against the reference's output when there are no transcripts) is at most
    ``max_wer_delta``.
@@ -22,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +36,13 @@ from whisper_tune.evaluation.eval import EvalClip, decode_hf, decode_whispercpp,
 from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, corpus_errors, word_errors
 from whisper_tune.export.exporter import hparams_from_config
+from whisper_tune.export.vocab import load_vocab
 from whisper_tune.fileio import atomic_write_json, atomic_write_text, read_json_object
 from whisper_tune.formats.ggml import read_ggml, validate_ggml
 from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor, resolve_model
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
+from whisper_tune.whisper_constants import family_name
 from whisper_tune.whispercpp import WhisperCppRunError, default_threads
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,8 @@ class ClipComparison:
     ggml_loop: bool
     seconds: float  # whisper.cpp decoding time
     duration: float
+    ggml_tokens: list[int] = field(default_factory=list)  # whisper.cpp's text tokens
+    model_tokens: list[int] = field(default_factory=list)  # the reference model's text tokens
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -91,6 +98,9 @@ class VerifyReport:
     stage: str  # where it ended: integrity, whisper.cpp, compare
     max_wer_delta: float
     file_size: int = 0
+    family: str = ""  # what the file's header says it is, as inspect names it ("" when unreadable)
+    language: str = ""  # the language both decoded in, and where it came from
+    audio_ctx: int | None = None  # the encoder's context in positions (None: the full 30 s)
     problems: list[str] = field(default_factory=list)
     clips: list[ClipComparison] = field(default_factory=list)
     ggml_wer: float | None = None
@@ -122,9 +132,11 @@ class VerifyReport:
     def to_markdown(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         lines = [f"# Verification of {self.ggml_file.name}: {verdict}", "",
-                 f"- reference model: {self.reference}", f"- file size: {self.file_size / 1e6:.1f} MB",
-                 f"- whisper.cpp threads: {self.threads}",
-                 f"- verdict: {verdict} ({self.reason})"]
+                 f"- reference model: {self.reference}", f"- file size: {self.file_size / 1e6:.1f} MB"]
+        lines += [f"- family: {self.family}"] if self.family else []
+        lines += [f"- language: {self.language}"] if self.language else []
+        lines += [f"- encoder context: {self.audio_ctx} positions"] if self.audio_ctx is not None else []
+        lines += [f"- whisper.cpp threads: {self.threads}", f"- verdict: {verdict} ({self.reason})"]
         lines += [f"- problem: {p}" for p in self.problems]
         if self.clips:
             lines += [f"- whisper.cpp WER: {_pct(self.ggml_wer)}, reference WER: {_pct(self.model_wer)}, "
@@ -171,6 +183,8 @@ def verify(
     a bug of ours propagate rather than call it a failed verdict. ``n_threads`` is
     whisper.cpp's thread count (default: fixed for the machine, see
     :func:`~whisper_tune.whispercpp.default_threads`), recorded in the report.
+    ``options.audio_ctx`` shortens both encoders' context (whisper.cpp's ``audio_ctx``);
+    None, the default, is the full 30 s.
     """
     started = time.perf_counter()
     path = Path(ggml_file)
@@ -178,6 +192,9 @@ def verify(
         raise FormatError(f"{path}: no such file; give the GGML .bin file to verify")
     if max_wer_delta < 0:
         raise DataError(f"max_wer_delta is {max_wer_delta}; expected 0 or more (0.02 = 2 WER points)")
+    if short_audio and options.audio_ctx is not None:
+        raise DataError(f"short_audio compares FUTO's contexts with the full one, but options.audio_ctx is "
+                        f"{options.audio_ctx}; leave audio_ctx unset (None) with short_audio")
     eval_clips = _as_clips(clips)
 
     resolved = resolve_model(str(reference_spec))  # bad spec: an input error before any work
@@ -205,6 +222,8 @@ def check_integrity(path: Path, reference_dir: Path, report: VerifyReport) -> bo
     except FormatError as exc:
         report.reason = f"not a readable GGML model file: {exc}"
         return False
+    hp = ggml.hparams
+    report.family = family_name(hp.n_audio_layer, hp.n_text_layer, hp.n_audio_state, hp.n_mels, hp.n_vocab)
     errors = [p for p in validate_ggml(ggml) if p.severity == "error"]
     if errors:
         report.problems = [p.message for p in errors]
@@ -225,6 +244,28 @@ def check_integrity(path: Path, reference_dir: Path, report: VerifyReport) -> bo
                            for n in mismatched]
         report.reason = f"the file is not an export of the reference model: {report.problems[0]}"
         return False
+    return _vocabulary_matches(ggml.vocab, reference_dir, report)
+
+
+def _vocabulary_matches(vocab: list[bytes], reference_dir: Path, report: VerifyReport) -> bool:
+    """The file's token bytes against the reference's tokenizer: whisper.cpp turns tokens into
+    text with the file's vocabulary, the reference with its tokenizer, so the same tokens
+    would read differently."""
+    try:
+        expected = load_vocab(reference_dir)
+    except ExportError as exc:
+        report.reason = f"the reference model cannot be compared: {exc}"
+        return False
+    differing = [i for i, (mine, theirs) in enumerate(zip(vocab, expected, strict=False)) if mine != theirs]
+    if len(vocab) != len(expected):
+        report.problems.append(f"the file holds {len(vocab)} tokens, the reference's tokenizer {len(expected)}")
+    if differing:
+        first = differing[0]
+        report.problems.append(f"{len(differing)} token(s) differ, the first is id {first}: {vocab[first]!r} in "
+                               f"the file, {expected[first]!r} in the reference's tokenizer")
+    if report.problems:
+        report.reason = f"the file's vocabulary is not the reference's tokenizer: {report.problems[0]}"
+        return False
     return True
 
 
@@ -232,21 +273,24 @@ def _compare(path: Path, reference_spec: Any, clips: list[EvalClip], options: De
              short_audio: bool, report: VerifyReport, hf_model: Any, hf_processor: Any) -> None:
     model = hf_model if hf_model is not None else load_model(reference_spec)
     processor = hf_processor if hf_processor is not None else load_processor(reference_spec)
+    options = decoding_language(options, model.generation_config, report)
     suppress = list(model.generation_config.suppress_tokens or [])
     arrays = [c.audio for c in clips]
-    full = [None] * len(clips)
+    # The encoder's context: the full 30 s unless options.audio_ctx shortens it (both decoders).
+    report.audio_ctx = options.audio_ctx
+    contexts = [options.audio_ctx] * len(clips)
     report.stage = "whisper.cpp"
     sweep = _decode_sweep_at_once(path, clips, options, timeout, suppress, report.threads) if short_audio else None
     try:
         ggml_out = sweep.pop("full") if sweep else decode_whispercpp(
-            path, arrays, full, options, timeout=timeout, sources=[c.id for c in clips], suppress_tokens=suppress,
+            path, arrays, contexts, options, timeout=timeout, sources=[c.id for c in clips], suppress_tokens=suppress,
             n_threads=report.threads)
     except WhisperCppRunError as exc:  # whisper.cpp crashed, aborted, hung or refused the file: the verdict
         report.reason = str(exc)
         report.whispercpp_log = exc.log
         return
     report.stage = "compare"
-    model_out = decode_hf(model, processor, arrays, full, options, sources=[c.id for c in clips])
+    model_out = decode_hf(model, processor, arrays, contexts, options, sources=[c.id for c in clips])
     _score(clips, ggml_out, model_out, report)
     delta = report.wer_delta or 0.0
     what = (
@@ -258,6 +302,30 @@ def _compare(path: Path, reference_spec: Any, clips: list[EvalClip], options: De
     report.reason = f"{what} {delta:+.1%} {'within' if report.passed else 'exceeds'} {report.max_wer_delta:.1%}"
     if short_audio:
         _short_audio(path, clips, options, timeout, suppress, ggml_out, report, sweep)
+
+
+def decoding_language(options: DecodeOptions, generation_config: Any, report: VerifyReport) -> DecodeOptions:
+    """``options`` with the language to decode in (see the module's docstring); ``report``
+    records it and its source. Both decoders get the same one: left to each, two decoders
+    may detect different languages on a short or unclear clip and then differ in every token.
+    """
+    multilingual = bool(getattr(generation_config, "is_multilingual", False)
+                        or getattr(generation_config, "lang_to_id", None))
+    if not multilingual:
+        report.language = "en (English-only model)"
+        return options
+    if options.language:
+        report.language = f"{options.language} (given)"
+        return options
+    configured = getattr(generation_config, "language", None)
+    if configured:
+        from whisper_tune.training.labels import language_code  # imports torch: not at module level
+
+        code = language_code(str(configured))
+        report.language = f"{code} (the reference's generation_config.json)"
+        return replace(options, language=code)
+    report.language = "detected by each decoder (none given, none in the reference's generation_config.json)"
+    return options
 
 
 def _decode_sweep_at_once(path: Path, clips: list[EvalClip], options: DecodeOptions, timeout: float | None,
@@ -303,7 +371,8 @@ def _score(
             g_wer, m_wer = g_counts.rate, m_counts.rate
         loop = detect_loop(g.text, g.tokens, g.hit_token_cap).is_loop
         report.clips.append(ClipComparison(clip.id, clip.text or None, g.text, m.text, g.tokens == m.tokens,
-                                           g_wer, m_wer, cross.rate, loop, g.seconds, g.duration))
+                                           g_wer, m_wer, cross.rate, loop, g.seconds, g.duration,
+                                           list(g.tokens), list(m.tokens)))
     report.cross_wer = x_total.rate
     if have_text:
         report.ggml_wer, report.model_wer = g_total.rate, m_total.rate
