@@ -54,8 +54,10 @@ def test_verify_passes_an_export(embedded_ggml, cut_files, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "PASS: WER difference (whisper.cpp - reference) +0.0% within 2.0%" in out
+    assert "family: tiny.en, English-only, 80 mel\nlanguage: en (English-only model)\n" in out
     written = json.loads((tmp_path / "report" / "verify.json").read_text())
     assert written["passed"] is True and written["exact_match_rate"] == 1.0
+    assert written["family"] == "tiny.en, English-only, 80 mel" and written["audio_ctx"] is None
 
 
 def test_verify_fails_a_damaged_file_with_exit_1_and_no_traceback(embedded_ggml, cut_files, tmp_path, capsys):
