@@ -34,11 +34,21 @@ _NO_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "wb", *, durable: bool = True, **kwargs: Any
+) -> Iterator[IO[Any]]:
     """Open an unnamed (or hidden) temporary beside ``path`` for writing; put it in place on success.
 
     On any exception nothing is left behind and ``path`` is untouched. OS errors of the write
     raise :class:`OutputError`.
+
+    ``durable`` (the default) fsyncs the file before it gets its name, so once this returns
+    the complete file is on disk. ``durable=False`` skips that fsync and leaves the data in
+    the page cache for the kernel to write when it likes (faster for multi-gigabyte files).
+    The temporary-then-rename protocol is the same either way, so an exception, an
+    interrupted or a killed process still leaves no half-written file under ``path``; only
+    a power loss or an operating-system crash shortly after the write (before the kernel
+    has written the data back) could leave an incomplete or empty file under ``path``.
     """
     if not any(flag in mode for flag in "wax"):
         raise ValueError(f"atomic_open is for writing, got mode {mode!r}")
@@ -52,7 +62,8 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -
                 try:
                     yield handle
                     handle.flush()
-                    os.fsync(handle.fileno())
+                    if durable:
+                        os.fsync(handle.fileno())
                 except OSError:
                     progress.note(handle.fileno())  # before the descriptor is closed
                     raise

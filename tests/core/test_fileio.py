@@ -37,6 +37,47 @@ def test_failure_keeps_old_file(tmp_path):
     assert os.listdir(tmp_path) == ["out.json"]
 
 
+def _count_fsyncs(monkeypatch) -> list[int]:
+    """Wrap os.fsync (the OS, not our code) to record the size of every file it syncs."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd):
+        synced.append(os.fstat(fd).st_size)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    return synced
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_durable_decides_the_fsync_only(tmp_path, monkeypatch, durable):
+    synced = _count_fsyncs(monkeypatch)
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    payload = os.urandom(3000)
+    with atomic_open(target, "wb", durable=durable) as handle:
+        handle.write(payload)
+        assert target.read_bytes() == b"old"  # not visible until complete, synced or not
+    assert target.read_bytes() == payload
+    assert os.listdir(tmp_path) == ["out.bin"]
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert synced == ([len(payload)] if durable else [])
+
+
+def test_not_durable_failure_keeps_old_file_and_leaves_nothing(tmp_path, monkeypatch):
+    synced = _count_fsyncs(monkeypatch)
+    kept, new = tmp_path / "kept.bin", tmp_path / "new.bin"
+    kept.write_bytes(b"old")
+    for target in (kept, new):
+        with pytest.raises(RuntimeError), atomic_open(target, "wb", durable=False) as handle:
+            handle.write(b"half")
+            raise RuntimeError("interrupted")
+    assert kept.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["kept.bin"]
+    assert synced == []
+
+
 def test_directory_is_swapped_in_whole(tmp_path):
     target = tmp_path / "model"
     with atomic_directory(target) as staging:
@@ -112,14 +153,16 @@ def test_a_killed_directory_build_is_cleaned_up_by_the_next(tmp_path):
     assert os.listdir(tmp_path) == ["model"]
 
 
-def test_a_killed_file_write_leaves_nothing_to_clean(tmp_path):
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_killed_file_write_leaves_nothing_to_clean(tmp_path, durable):
     """Killed mid-write: an unnamed temporary (O_TMPFILE) vanishes with the process; a named
-    one (no O_TMPFILE) is removed by the next write of the same file."""
+    one (no O_TMPFILE) is removed by the next write of the same file. Skipping the fsync
+    changes nothing here."""
     target = tmp_path / "out.bin"
     script = (
         "import sys, time\n"
         "from whisper_tune.fileio import atomic_open\n"
-        "with atomic_open(sys.argv[1], 'wb') as handle:\n"
+        f"with atomic_open(sys.argv[1], 'wb', durable={durable}) as handle:\n"
         "    handle.write(b'x' * 100_000)\n"
         "    handle.flush()\n"
         "    print('writing', flush=True)\n"

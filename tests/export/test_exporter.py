@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -284,3 +285,34 @@ def test_refuses_an_unconverted_pissa_adapter(tiny_random_dir, tmp_path):
     }))
     with pytest.raises(ModelSourceError, match="only valid on the residual base"):
         export_ggml(adapter, "f16", tmp_path / "m.bin")
+
+
+def test_not_durable_export_is_identical_and_skips_the_fsync_and_early_writeback(tmp_path, monkeypatch):
+    """embedded:tiny.en's f16 file (78 MB) is larger than the write-back step (64 MB): the
+    durable export starts write-back and fsyncs the whole file; durable=False does neither
+    and writes the same bytes. os.fsync and os.posix_fadvise are wrapped, not replaced."""
+    synced: list[int] = []
+    advised: list[int] = []
+    real_fsync, real_fadvise = os.fsync, os.posix_fadvise
+
+    def counting_fsync(fd):
+        synced.append(os.fstat(fd).st_size)
+        return real_fsync(fd)
+
+    def counting_fadvise(fd, offset, length, advice):
+        advised.append(advice)
+        return real_fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    monkeypatch.setattr(os, "posix_fadvise", counting_fadvise)
+    durable = export_ggml("embedded:tiny.en", "f16", tmp_path / "durable.bin")
+    assert durable.size_bytes in synced and os.POSIX_FADV_DONTNEED in advised
+    synced.clear()
+    advised.clear()
+    fast = export_ggml("embedded:tiny.en", "f16", tmp_path / "fast.bin", durable=False)
+    assert durable.size_bytes not in synced  # only the small sidecar is synced
+    assert synced == [fast.sidecar.stat().st_size]
+    assert os.POSIX_FADV_DONTNEED not in advised  # (the reader still advises SEQUENTIAL)
+    assert fast.path.read_bytes() == durable.path.read_bytes()
+    assert fast.sha256 == durable.sha256 == hashlib.sha256(fast.path.read_bytes()).hexdigest()
+    assert sorted(os.listdir(tmp_path)) == ["durable.bin", "durable.bin.json", "fast.bin", "fast.bin.json"]

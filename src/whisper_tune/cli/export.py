@@ -35,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model name in the file name (default: from the model, e.g. tiny.en -> ggml-tiny.en.bin)")
     naming.add_argument("--futo-name", action="store_true",
                         help="name the file as FUTO names its models, e.g. tiny_en_acft_q8_0.bin")
+    parser.add_argument("--no-sync", action="store_true",
+                        help="do not fsync the GGML file before it is renamed into place: faster on large models "
+                             "(the data stays in the page cache, as whisper.cpp's converter leaves it), but a "
+                             "power loss or OS crash right after the run could leave an incomplete file; an "
+                             "interrupted run still leaves none (default: synced)")
     parser.set_defaults(handler=run)
 
 
@@ -43,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = export_ggml(
         args.model, args.dtype, args.out, adapter=args.adapter, whisper_cpp_dir=args.whisper_cpp_dir,
-        name=args.name, futo=args.futo_name,
+        name=args.name, futo=args.futo_name, durable=not args.no_sync,
     )
     print(f"{result.path}  ({result.dtype}, {result.size_bytes / 1e6:.1f} MB, {result.n_tensors} tensors, "
           f"sha256 {result.sha256[:16]}..., {result.seconds:.2f} s)")

@@ -106,6 +106,7 @@ def export_ggml(
     whisper_cpp_dir: str | os.PathLike[str] | None = None,
     name: str | None = None,
     futo: bool = False,
+    durable: bool = True,
 ) -> ExportResult:
     """Export ``model_spec`` (any spec the resolver accepts, or an adapter folder) as ``dtype``.
 
@@ -113,7 +114,10 @@ def export_ggml(
     ``whisper_cpp_dir``/models/ under whisper.cpp's name (``ggml-<name>[-<dtype>].bin``);
     ``name`` replaces the derived model name and ``futo`` names the file as FUTO names its
     own (``tiny_en_acft_q8_0.bin``). ``adapter`` is merged into the model first; an adapter
-    spec is merged into its own base. Returns an :class:`ExportResult`; raises
+    spec is merged into its own base. ``durable=False`` does not fsync the GGML file (nor
+    start its write-back early): faster for large models, and an interrupted run still
+    leaves no half file, but a power loss or OS crash right after the export could leave an
+    incomplete one (see :func:`~whisper_tune.fileio.atomic_open`). Returns an :class:`ExportResult`; raises
     :class:`ExportError` (or ``ModelSourceError``) with what to change when the model
     cannot be represented faithfully.
     """
@@ -130,7 +134,7 @@ def export_ggml(
         config = _read_config(model_dir)
         hp = hparams_from_config(config, dtype, model_dir / "config.json")
         target = _output_path(out, whisper_cpp_dir, name, futo, config, dtype)
-        digest, size, per_type, count = _write_ggml(model_dir, config, hp, dtype, target)
+        digest, size, per_type, count = _write_ggml(model_dir, config, hp, dtype, target, durable=durable)
     result = ExportResult(
         target, target.with_name(target.name + SIDECAR_SUFFIX), dtype, digest, size, count, per_type, hp,
         source, adapter_desc, time.perf_counter() - started,
@@ -351,7 +355,7 @@ def _check_output_projection(weights: _Weights, config: dict[str, Any]) -> None:
 
 
 def _write_ggml(
-    model_dir: Path, config: dict[str, Any], hp: Hparams, dtype: str, target: Path
+    model_dir: Path, config: dict[str, Any], hp: Hparams, dtype: str, target: Path, *, durable: bool = True
 ) -> tuple[str, int, dict[str, int], int]:
     with _Weights(model_dir) as weights:
         _check_output_projection(weights, config)
@@ -366,9 +370,9 @@ def _write_ggml(
             raise ExportError(f"{model_dir}: {mismatch}")
         blocks = [_row_blocks(weights, key, name, spec) for name, key, spec in plan]
         per_type: dict[str, int] = {}
-        with atomic_open(target, "wb") as raw_handle, _progress(len(plan), target.name) as advance, \
-                _parallel_in_order(_WORKERS, _BLOCKS_IN_FLIGHT) as run:
-            handle = _HashingWriter(raw_handle)
+        with atomic_open(target, "wb", durable=durable) as raw_handle, \
+                _progress(len(plan), target.name) as advance, _parallel_in_order(_WORKERS, _BLOCKS_IN_FLIGHT) as run:
+            handle = _HashingWriter(raw_handle, early_writeback=durable)
             writer = GgmlWriter(handle)  # type: ignore[arg-type]
             writer.write_header(hp, mel_filters(hp.n_mels), vocab)
             encoded = run(functools.partial(_encoded_block, weights), itertools.chain.from_iterable(blocks))
@@ -467,10 +471,14 @@ class _HashingWriter:
     then wait for nearly all of it; asking for write-back every :data:`_WRITEBACK_BYTES`
     (``POSIX_FADV_DONTNEED`` starts it without waiting, and drops the written pages from the
     cache once on disk) overlaps the disk with the encoding.
+
+    Without an fsync (``early_writeback=False``, for a non-durable export) there is nothing
+    to shorten: the pages stay in the cache and the kernel writes them back in its own time.
     """
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    def __init__(self, handle: IO[bytes], *, early_writeback: bool = True) -> None:
         self._handle = handle
+        self._early_writeback = early_writeback
         self.sha256 = hashlib.sha256()
         self._written = 0
         self._flushed = 0
@@ -479,7 +487,7 @@ class _HashingWriter:
         self.sha256.update(data)
         count = self._handle.write(data)
         self._written += count
-        if self._written - self._flushed >= _WRITEBACK_BYTES:
+        if self._early_writeback and self._written - self._flushed >= _WRITEBACK_BYTES:
             self._start_writeback()
         return count
 
