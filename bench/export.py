@@ -12,6 +12,7 @@ Measures wall time and peak memory (max RSS of the process) of, on the same HF m
 - HF -> f16:  `whisper-tune export MODEL --dtype f16` vs `python DIR/models/convert-h5-to-ggml.py`
 - HF -> q5_0: `whisper-tune export MODEL --dtype q5_0` vs the converter followed by
   `DIR/build/bin/whisper-quantize` (wall times added, peak = the larger of the two)
+- each again as "ours, no fsync": `whisper-tune export ... --no-sync`
 
 The reference needs a whisper.cpp checkout with whisper-quantize built (--whisper-cpp) and
 an openai/whisper checkout for its converter's assets/mel_filters.npz (--openai-whisper);
@@ -23,14 +24,18 @@ rounds through f16 (docs/WHISPER_CPP_CONVERSION_GUIDE.md, "Precision").
 
 whisper-tune fsyncs its file before renaming it into place; the converter does not, so its
 time stops while gigabytes may still wait in the page cache. The "+ sync" column adds the
-fsync of the reference's output, the time until its file is on disk too. The physical limit
-is reading the input once and writing the output once (synced) at the speeds measured here
-in the same run; the load average is printed beside every row.
+fsync of the reference's output, the time until its file is on disk too. The "ours, no
+fsync" rows skip our fsync as the converter does, so their "time ratio" compares like with
+like (both leave the file in the page cache) and their "+ sync" column adds an fsync of our
+output after the run (also what keeps the next run from writing back this run's pages).
+The physical limit is reading the input once and writing the output once (synced) at the
+speeds measured here in the same run; the load average is printed beside every row.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -70,6 +75,20 @@ def median(measures: list[Measure]) -> Measure:
 
 def ours(model: Path, dtype: str, out: Path) -> Measure:
     return run_measured([*WHISPER_TUNE, "export", str(model), "--dtype", dtype, "--out", str(out)])
+
+
+def ours_no_sync(model: Path, dtype: str, out: Path) -> tuple[Measure, float]:
+    """`export --no-sync`; also the seconds an fsync of its output took afterwards."""
+    measure = run_measured([*WHISPER_TUNE, "export", str(model), "--dtype", dtype, "--out", str(out), "--no-sync"])
+    return measure, fsync_seconds(out)
+
+
+def same_sha256(left: Path, right: Path) -> bool:
+    """Whether two exports' sidecars record the same sha256 (the files are not read again)."""
+    def digest(file: Path) -> str:
+        return json.loads(file.with_name(file.name + ".json").read_text(encoding="utf-8"))["sha256"]
+
+    return digest(left) == digest(right)
 
 
 def reference(model: Path, dtype: str, out_dir: Path, whisper_cpp: Path, openai_whisper: Path) -> tuple[Measure, float]:
@@ -186,12 +205,16 @@ def main() -> int:
         work = Path(scratch)
         rows: list[tuple[str, Path, Path | None]] = []
         for dtype in ("f16", "q5_0"):
-            ours_out = work / f"ours-{dtype}.bin"
+            ours_out, fast_out = work / f"ours-{dtype}.bin", work / f"ours-{dtype}-no-fsync.bin"
             row_load = load()
             mine = median([ours(model, dtype, ours_out) for _ in range(args.runs)])
+            fast_runs = [ours_no_sync(model, dtype, fast_out) for _ in range(args.runs)]
+            fast = median([measure for measure, _ in fast_runs])
+            fast_synced = fast.seconds + statistics.median(sync for _, sync in fast_runs)
             limit = (input_bytes / read_speed(files)
                      + ours_out.stat().st_size / write_speed(work, ours_out.stat().st_size))
             row = f"| HF -> {dtype} | {mine.seconds:.1f} | {mine.peak_mib:.0f} |"
+            fast_row = f"| HF -> {dtype}, ours no fsync | {fast.seconds:.1f} | {fast.peak_mib:.0f} |"
             ref_file = None
             if have_reference:
                 runs = [reference(model, dtype, work, args.whisper_cpp, args.openai_whisper) for _ in range(args.runs)]
@@ -202,10 +225,18 @@ def main() -> int:
                 row += (f" {theirs.seconds:.1f} | {synced:.1f} | {theirs.peak_mib:.0f} | "
                         f"{mine.seconds / theirs.seconds:.2f} | {mine.seconds / synced:.2f} | "
                         f"{mine.peak_mib / theirs.peak_mib:.3f} |")
+                # Against the reference without its sync: both leave the file in the page cache.
+                fast_row += (f" {theirs.seconds:.1f} | {synced:.1f} | {theirs.peak_mib:.0f} | "
+                             f"{fast.seconds / theirs.seconds:.2f} | {fast_synced / synced:.2f} | "
+                             f"{fast.peak_mib / theirs.peak_mib:.3f} |")
             else:
                 row += " - | - | - | - | - | - |"
+                fast_row += " - | - | - | - | - | - |"
             rows.append((row + f" {limit:.1f} | {mine.seconds / limit:.2f} |", ours_out, ref_file))
+            same = "same sha256 as synced" if same_sha256(fast_out, ours_out) else "DIFFERS from synced"
+            rows.append((fast_row + f" - | - | {same};", fast_out, ref_file))
             print(f"{row} (load {row_load}-{load()})", file=sys.stderr, flush=True)
+            print(f"{fast_row} ours no fsync + sync {fast_synced:.1f} s", file=sys.stderr, flush=True)
         # Compared only now: reading the files grows this process, and a child forked from a
         # large process reports the parent's pages in its own peak.
         for row, ours_out, ref_file in rows:
