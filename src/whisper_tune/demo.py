@@ -173,18 +173,17 @@ def stage_verify(ctx: DemoContext) -> dict[str, Any]:
 def verify_exports(exported: dict[str, str], reference: str, heldout: str, reports: Path) -> dict[str, Any]:
     """Verify each exported file against ``reference`` (short audio on q8_0, what FUTO runs).
 
-    The reference model and the clips are loaded once for all files.
+    One pass for all files: the reference model decodes the clips once while the files'
+    whisper.cpp workers run beside it (:func:`~whisper_tune.verify.verify.verify_all`).
     """
     from whisper_tune.evaluation.eval import load_clips
-    from whisper_tune.models import load_model, load_processor
-    from whisper_tune.verify.verify import verify
+    from whisper_tune.verify.verify import VerifyTarget, verify_all
 
-    model, processor = load_model(reference), load_processor(reference)
-    clips = load_clips(heldout)
+    targets = [VerifyTarget(path, short_audio=dtype == "q8_0", report_dir=reports / f"verify-{dtype}")
+               for dtype, path in exported.items()]
+    results = verify_all(targets, reference, load_clips(heldout), max_wer_delta=MAX_WER_DELTA)
     verdicts = {}
-    for dtype, path in exported.items():
-        report = verify(path, reference, clips, max_wer_delta=MAX_WER_DELTA, report_dir=reports / f"verify-{dtype}",
-                        short_audio=dtype == "q8_0", hf_model=model, hf_processor=processor)
+    for dtype, report in zip(exported, results, strict=True):
         verdicts[dtype] = {
             "passed": report.passed, "reason": report.reason, "ggml_wer": report.ggml_wer,
             "model_wer": report.model_wer, "exact_match_rate": report.exact_match_rate,

@@ -79,3 +79,18 @@ def attention_for_varying_shapes(device: torch.device) -> Iterator[None]:
 
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
         yield
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` intra-op threads, then restore the previous count.
+
+    For work that runs beside other processes on the same cores (whisper.cpp workers): torch's
+    threads spin while they wait, so more threads than free cores slows everyone down.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import struct
@@ -152,17 +153,42 @@ def test_the_sweep_in_one_whisper_cpp_process_equals_one_process_per_context(emb
     from whisper_tune.evaluation.contexts import SHORT_AUDIO_SWEEP, contexts_for
     from whisper_tune.evaluation.eval import decode_whispercpp
     from whisper_tune.transcribe.types import DecodeOptions
-    from whisper_tune.verify.verify import _decode_sweep_at_once
+    from whisper_tune.verify.verify import VerifyReport, _collect, _Job, _start
 
     cuts = [c for c in jfk_cuts(jfk_audio) if c.id in ("jfk-a", "jfk-c")]
     suppress = list(models["hf_model"].generation_config.suppress_tokens)
-    together = _decode_sweep_at_once(embedded_ggml["q8_0"], cuts, DecodeOptions(), None, suppress)
-    assert together is not None and list(together) == ["full", *SHORT_AUDIO_SWEEP]
+    job = _Job(embedded_ggml["q8_0"], VerifyReport(embedded_ggml["q8_0"], "embedded:tiny.en", False, "", "", 0.02,
+                                                   threads=1), short_audio=True)
+    with contextlib.ExitStack() as running:
+        _start(job, cuts, DecodeOptions(), None, suppress, running)
+        together, error = _collect(job)
+    assert error is None and together is not None and list(together) == ["full", *SHORT_AUDIO_SWEEP]
     arrays = [c.audio for c in cuts]
     for label, transcripts in together.items():
         alone = decode_whispercpp(embedded_ggml["q8_0"], arrays, contexts_for(arrays, label), DecodeOptions(),
-                                  suppress_tokens=suppress)
+                                  suppress_tokens=suppress, n_threads=1)
         assert [t.tokens for t in transcripts] == [t.tokens for t in alone], label
+
+
+def test_verify_all_gives_each_file_the_report_verify_gives_it_alone(embedded_ggml, clips, models, tmp_path):
+    """verify_all runs the files' whisper.cpp workers side by side while the reference decodes
+    once; every report must be the one verify() writes for that file alone, and a file that
+    fails its integrity check must not disturb the others."""
+    from whisper_tune.verify.verify import VerifyTarget, verify_all
+
+    broken = tmp_path / "broken.bin"
+    broken.write_bytes(embedded_ggml["q8_0"].read_bytes()[:100_000])  # truncated
+    files = [embedded_ggml["f16"], broken, embedded_ggml["q8_0"]]
+    together = verify_all([VerifyTarget(f, report_dir=tmp_path / f"all-{i}") for i, f in enumerate(files)],
+                          "embedded:tiny.en", clips, **models)
+    assert [r.ggml_file for r in together] == [f.resolve() for f in files]
+    assert [r.passed for r in together] == [True, False, True]
+    assert together[1].stage == "integrity" and not together[1].clips
+    for index, path in enumerate(files):
+        alone = verify(path, "embedded:tiny.en", clips, report_dir=tmp_path / f"alone-{index}", **models)
+        assert _without_timing(together[index].to_dict()) == _without_timing(alone.to_dict()), path.name
+        written = [json.loads((tmp_path / f"{kind}-{index}" / "verify.json").read_text()) for kind in ("all", "alone")]
+        assert _without_timing(written[0]) == _without_timing(written[1])
 
 
 #: Fields that measure time, the only ones allowed to differ between two runs.

@@ -21,6 +21,7 @@ In order, stopping at the first failure with a clear reason (never a crash of ou
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -44,6 +45,7 @@ from whisper_tune.models import load_model, load_processor, resolve_model
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
 from whisper_tune.whisper_constants import family_name
 from whisper_tune.whispercpp import WhisperCppRunError, default_threads
+from whisper_tune.whispercpp.runner import PendingTranscripts, start_transcribe_ggml, usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -186,29 +188,69 @@ def verify(
     ``options.audio_ctx`` shortens both encoders' context (whisper.cpp's ``audio_ctx``);
     None, the default, is the full 30 s.
     """
+    return verify_all([VerifyTarget(ggml_file, short_audio, report_dir)], reference_spec, clips, max_wer_delta,
+                      timeout, options, n_threads=n_threads, hf_model=hf_model, hf_processor=hf_processor)[0]
+
+
+@dataclass(frozen=True)
+class VerifyTarget:
+    """One GGML file for :func:`verify_all`: where its report goes, and whether to run the
+    short-audio sweep on it."""
+
+    ggml_file: str | os.PathLike[str]
+    short_audio: bool = False
+    report_dir: str | os.PathLike[str] | None = None
+
+
+def verify_all(
+    targets: Sequence[VerifyTarget],
+    reference_spec: str | os.PathLike[str],
+    clips: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Sequence[EvalClip],
+    max_wer_delta: float = DEFAULT_MAX_WER_DELTA,
+    timeout: float | None = None,
+    options: DecodeOptions = DecodeOptions(),
+    *,
+    n_threads: int | None = None,
+    hf_model: Any = None,
+    hf_processor: Any = None,
+) -> list[VerifyReport]:
+    """:func:`verify` for several exports of one model (f16, q8_0, ...), in one pass.
+
+    Each file gets exactly the report :func:`verify` gives it alone: whisper.cpp decodes
+    every clip afresh at a fixed thread count, so what runs beside it changes no token. The
+    work is shared and overlapped instead of repeated: the reference model decodes the clips
+    once for all files, in this process, while the files' whisper.cpp workers run beside it
+    (as many at a time as the cores allow at ``n_threads`` each; the reference decode gets
+    the cores they leave). Reports come back in the order of ``targets``.
+    """
     started = time.perf_counter()
-    path = Path(ggml_file)
-    if not path.is_file():
-        raise FormatError(f"{path}: no such file; give the GGML .bin file to verify")
+    paths = [Path(t.ggml_file) for t in targets]
+    for path in paths:
+        if not path.is_file():
+            raise FormatError(f"{path}: no such file; give the GGML .bin file to verify")
     if max_wer_delta < 0:
         raise DataError(f"max_wer_delta is {max_wer_delta}; expected 0 or more (0.02 = 2 WER points)")
-    if short_audio and options.audio_ctx is not None:
+    if options.audio_ctx is not None and any(t.short_audio for t in targets):
         raise DataError(f"short_audio compares FUTO's contexts with the full one, but options.audio_ctx is "
                         f"{options.audio_ctx}; leave audio_ctx unset (None) with short_audio")
     eval_clips = _as_clips(clips)
 
     resolved = resolve_model(str(reference_spec))  # bad spec: an input error before any work
-    report = VerifyReport(path.resolve(), str(reference_spec), False, "", "integrity", max_wer_delta,
-                          file_size=path.stat().st_size,
-                          threads=n_threads if n_threads is not None else default_threads())
+    threads = n_threads if n_threads is not None else default_threads()
+    reports = [VerifyReport(path.resolve(), str(reference_spec), False, "", "integrity", max_wer_delta,
+                            file_size=path.stat().st_size, threads=threads) for path in paths]
     try:
-        if check_integrity(path, resolved.path, report):
-            _compare(path, reference_spec, eval_clips, options, timeout, short_audio, report, hf_model, hf_processor)
+        jobs = [_Job(path, report, target.short_audio)
+                for path, report, target in zip(paths, reports, targets, strict=True)
+                if check_integrity(path, resolved.path, report)]
+        if jobs:
+            _compare_all(jobs, reference_spec, eval_clips, options, timeout, hf_model, hf_processor, started)
     finally:
-        report.seconds = time.perf_counter() - started
-        if report_dir is not None:
-            report.write(report_dir)
-    return report
+        for target, report in zip(targets, reports, strict=True):
+            report.seconds = report.seconds or time.perf_counter() - started
+            if target.report_dir is not None:
+                report.write(target.report_dir)
+    return reports
 
 
 # --- stages ------------------------------------------------------------------------------
@@ -269,28 +311,88 @@ def _vocabulary_matches(vocab: list[bytes], reference_dir: Path, report: VerifyR
     return True
 
 
-def _compare(path: Path, reference_spec: Any, clips: list[EvalClip], options: DecodeOptions, timeout: float | None,
-             short_audio: bool, report: VerifyReport, hf_model: Any, hf_processor: Any) -> None:
+@dataclass
+class _Job:
+    path: Path
+    report: VerifyReport
+    short_audio: bool
+    pending: PendingTranscripts | None = None
+    labels: tuple[str, ...] = ("full",)
+
+
+def _compare_all(jobs: list[_Job], reference_spec: Any, clips: list[EvalClip], options: DecodeOptions,
+                 timeout: float | None, hf_model: Any, hf_processor: Any, started: float) -> None:
+    from whisper_tune.devices import torch_threads  # torch: imported by the stage that needs it
+
     model = hf_model if hf_model is not None else load_model(reference_spec)
     processor = hf_processor if hf_processor is not None else load_processor(reference_spec)
-    options = decoding_language(options, model.generation_config, report)
+    for job in jobs:  # one language for every file; each report records it and its source
+        decided = decoding_language(options, model.generation_config, job.report)
+        # The encoder's context: the full 30 s unless options.audio_ctx shortens it (both decoders).
+        job.report.audio_ctx = decided.audio_ctx
+    options = decided
     suppress = list(model.generation_config.suppress_tokens or [])
+    threads = jobs[0].report.threads
+    at_once = max(1, usable_cpus() // threads)
+    with contextlib.ExitStack() as running:
+        for job in jobs[:at_once]:
+            _start(job, clips, options, timeout, suppress, running)
+        busy = threads * min(at_once, len(jobs))
+        with torch_threads(max(1, usable_cpus() - busy)):
+            model_out = decode_hf(model, processor, [c.audio for c in clips], [options.audio_ctx] * len(clips),
+                                  options, sources=[c.id for c in clips])
+        for index, job in enumerate(jobs):
+            decoded, error = _collect(job)
+            if index + at_once < len(jobs):  # a worker's cores are free: start the next file
+                _start(jobs[index + at_once], clips, options, timeout, suppress, running)
+            _judge(job, clips, options, timeout, suppress, decoded, error, model_out)
+            job.report.seconds = time.perf_counter() - started
+
+
+def _start(job: _Job, clips: list[EvalClip], options: DecodeOptions, timeout: float | None, suppress: list[int],
+           running: contextlib.ExitStack) -> None:
+    """Start ``job``'s whisper.cpp worker: the full context, plus every short-audio context
+    when asked (one process start and model load instead of one per context)."""
     arrays = [c.audio for c in clips]
-    # The encoder's context: the full 30 s unless options.audio_ctx shortens it (both decoders).
-    report.audio_ctx = options.audio_ctx
-    contexts = [options.audio_ctx] * len(clips)
-    report.stage = "whisper.cpp"
-    sweep = _decode_sweep_at_once(path, clips, options, timeout, suppress, report.threads) if short_audio else None
+    job.labels = ("full", *SHORT_AUDIO_SWEEP) if job.short_audio else ("full",)
+    # "full" is the context verify judges: options.audio_ctx when set (then there is no sweep).
+    contexts = [ctx for label in job.labels
+                for ctx in ([options.audio_ctx] * len(arrays) if label == "full" else contexts_for(arrays, label))]
+    job.report.stage = "whisper.cpp"
+    job.pending = start_transcribe_ggml(
+        job.path, arrays * len(job.labels), options, contexts,
+        timeout * len(job.labels) if timeout is not None else None, [c.id for c in clips] * len(job.labels),
+        suppress_tokens=suppress, n_threads=job.report.threads)
+    running.callback(job.pending.cancel)  # an error or Ctrl-C elsewhere leaves no worker behind
+
+
+def _collect(job: _Job) -> tuple[dict[str, list[Transcript]] | None, WhisperCppRunError | None]:
+    """The job's transcripts per context label, or whisper.cpp's failure."""
+    assert job.pending is not None
     try:
-        ggml_out = sweep.pop("full") if sweep else decode_whispercpp(
-            path, arrays, contexts, options, timeout=timeout, sources=[c.id for c in clips], suppress_tokens=suppress,
-            n_threads=report.threads)
-    except WhisperCppRunError as exc:  # whisper.cpp crashed, aborted, hung or refused the file: the verdict
-        report.reason = str(exc)
-        report.whispercpp_log = exc.log
+        out = job.pending.result()
+    except WhisperCppRunError as exc:
+        return None, exc
+    n = len(out) // len(job.labels)
+    return {label: out[i * n : (i + 1) * n] for i, label in enumerate(job.labels)}, None
+
+
+def _judge(job: _Job, clips: list[EvalClip], options: DecodeOptions, timeout: float | None, suppress: list[int],
+           decoded: dict[str, list[Transcript]] | None, error: WhisperCppRunError | None,
+           model_out: list[Transcript]) -> None:
+    report = job.report
+    if error is not None and job.short_audio:
+        # The sweep's one process failed: decode context by context, so that the failure is
+        # reported exactly (which stage, which context) and a context that works still counts.
+        log.info("decoding every context in one whisper.cpp process failed (%s); decoding context by context",
+                 error)
+        decoded, error = _decode_full_alone(job, clips, options, timeout, suppress)
+    if error is not None or decoded is None:  # whisper.cpp crashed, aborted, hung or refused the file
+        report.reason = str(error)
+        report.whispercpp_log = error.log if error is not None else ""
         return
+    ggml_out = decoded["full"]
     report.stage = "compare"
-    model_out = decode_hf(model, processor, arrays, contexts, options, sources=[c.id for c in clips])
     _score(clips, ggml_out, model_out, report)
     delta = report.wer_delta or 0.0
     what = (
@@ -300,8 +402,9 @@ def _compare(path: Path, reference_spec: Any, clips: list[EvalClip], options: De
     )
     report.passed = delta <= report.max_wer_delta + 1e-12
     report.reason = f"{what} {delta:+.1%} {'within' if report.passed else 'exceeds'} {report.max_wer_delta:.1%}"
-    if short_audio:
-        _short_audio(path, clips, options, timeout, suppress, ggml_out, report, sweep)
+    if job.short_audio:
+        sweep = {label: out for label, out in decoded.items() if label != "full"}
+        _short_audio(job.path, clips, options, timeout, suppress, ggml_out, report, sweep or None)
 
 
 def decoding_language(options: DecodeOptions, generation_config: Any, report: VerifyReport) -> DecodeOptions:
@@ -328,29 +431,14 @@ def decoding_language(options: DecodeOptions, generation_config: Any, report: Ve
     return options
 
 
-def _decode_sweep_at_once(path: Path, clips: list[EvalClip], options: DecodeOptions, timeout: float | None,
-                          suppress: list[int], n_threads: int | None = None) -> dict[str, list[Transcript]] | None:
-    """Every clip at the full context and at each short-audio context, in ONE whisper.cpp process.
-
-    One process start and model load instead of one per context (five for the sweep). The
-    worker decodes each clip afresh (no context carried over, flash attention off), so a
-    clip's tokens do not depend on what it shares the process with. None when that process
-    fails: the caller then decodes context by context, so a failure is reported exactly as
-    before (which stage, which context).
-    """
-    arrays = [c.audio for c in clips]
-    labels = ("full", *SHORT_AUDIO_SWEEP)
-    contexts = [ctx for label in labels for ctx in contexts_for(arrays, label)]
-    sources = [c.id for c in clips] * len(labels)
+def _decode_full_alone(job: _Job, clips: list[EvalClip], options: DecodeOptions, timeout: float | None,
+                       suppress: list[int]) -> tuple[dict[str, list[Transcript]] | None, WhisperCppRunError | None]:
     try:
-        out = decode_whispercpp(path, arrays * len(labels), contexts, options,
-                                timeout=timeout * len(labels) if timeout is not None else None, sources=sources,
-                                suppress_tokens=suppress, n_threads=n_threads)
+        return {"full": decode_whispercpp(job.path, [c.audio for c in clips], [options.audio_ctx] * len(clips), options,
+                                          timeout=timeout, sources=[c.id for c in clips], suppress_tokens=suppress,
+                                          n_threads=job.report.threads)}, None
     except WhisperCppRunError as exc:
-        log.info("decoding every context in one whisper.cpp process failed (%s); decoding context by context", exc)
-        return None
-    n = len(clips)
-    return {label: out[i * n : (i + 1) * n] for i, label in enumerate(labels)}
+        return None, exc
 
 
 def _score(

@@ -31,6 +31,7 @@ temperature fallback, timestamps per clip): the deployment presets of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -105,8 +106,12 @@ def default_threads() -> int:
     runs (measured on 2 cores under load: 43 clips in 156 s on 1 thread, 434 s on 2). Give
     ``n_threads`` to choose another count; reports record the one used.
     """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cpus // 2, MAX_DEFAULT_THREADS))
+    return max(1, min(usable_cpus() // 2, MAX_DEFAULT_THREADS))
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity, e.g. under taskset or a container)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def token_cap(options: DecodeOptions, n_text_ctx: int = N_TEXT_CTX) -> int:
@@ -174,6 +179,30 @@ def transcribe_ggml(
     the whole run (default: 60 s + 30 s per clip). Raises :class:`WhisperCppRunError` on a
     crash, abort, hang or failed load.
     """
+    return start_transcribe_ggml(model_path, clips, options, contexts, timeout, sources,
+                                 suppress_tokens=suppress_tokens, n_threads=n_threads, flash_attn=flash_attn,
+                                 runtime=runtime, no_timestamps=no_timestamps).result()
+
+
+def start_transcribe_ggml(
+    model_path: str | os.PathLike[str],
+    clips: Sequence[np.ndarray],
+    options: DecodeOptions = DecodeOptions(),
+    contexts: Sequence[int | None] | None = None,
+    timeout: float | None = None,
+    sources: Sequence[str] | None = None,
+    *,
+    suppress_tokens: Iterable[int] | None = None,
+    n_threads: int | None = None,
+    flash_attn: bool = False,
+    runtime: Runtime | None = None,
+    no_timestamps: Sequence[bool] | None = None,
+) -> PendingTranscripts:
+    """:func:`transcribe_ggml` in the background: the worker starts now, and the returned
+    object's ``result()`` waits for it (``cancel()`` kills it). The caller can do other work
+    meanwhile, e.g. decode the same clips with the reference model on the cores whisper.cpp
+    leaves free. Bad arguments raise here; whisper.cpp's failures raise from ``result()``.
+    """
     path = _existing_model(model_path)
     if n_threads is not None and n_threads < 1:
         raise WhisperCppError(f"n_threads is {n_threads}; expected 1 or more")
@@ -182,8 +211,9 @@ def transcribe_ggml(
         raise WhisperCppError(f"{len(contexts)} audio contexts given for {len(clips)} clips; give one per clip")
     if sources is not None and len(sources) != len(clips):
         raise WhisperCppError(f"{len(sources)} source names given for {len(clips)} clips; give one per clip")
+    names = list(sources) if sources is not None else [str(i) for i in range(len(clips))]
     if not clips:
-        return []
+        return PendingTranscripts(None, [], [], [])
     ggml = read_ggml(path)  # a clean FormatError for a file that is not GGML at all
     cap = token_cap(options, ggml.hparams.n_text_ctx)
     wanted = suppress_tokens if suppress_tokens is not None else options.suppress_tokens
@@ -204,13 +234,31 @@ def transcribe_ggml(
         **_threshold_request(options),
     }
     limit = timeout if timeout is not None else LOAD_SECONDS + SECONDS_PER_CLIP * len(clips)
-    records, _ = _run_worker(path, "decode", clips, request, limit, runtime)
-    eot = next(r for r in records if r["event"] == "loaded")["eot"]
-    results = {r["index"]: r for r in records if r["event"] == "clip"}
-    return [
-        _transcript(results[i], clips[i], contexts[i], eot, sources[i] if sources else str(i))
-        for i in range(len(clips))
-    ]
+    return PendingTranscripts(WorkerRun(path, "decode", clips, request, limit, runtime), list(clips), contexts, names)
+
+
+class PendingTranscripts:
+    """A whisper.cpp decode running in its worker process (see :func:`start_transcribe_ggml`)."""
+
+    def __init__(self, run: WorkerRun | None, clips: list[np.ndarray], contexts: list[int | None],
+                 sources: list[str]) -> None:
+        self._run = run
+        self._clips, self._contexts, self._sources = clips, contexts, sources
+
+    def result(self) -> list[Transcript]:
+        """Wait for the worker; the transcripts in clip order, or WhisperCppRunError."""
+        if self._run is None:
+            return []
+        records, _ = self._run.finish()
+        eot = next(r for r in records if r["event"] == "loaded")["eot"]
+        results = {r["index"]: r for r in records if r["event"] == "clip"}
+        return [_transcript(results[i], self._clips[i], self._contexts[i], eot, self._sources[i])
+                for i in range(len(self._clips))]
+
+    def cancel(self) -> None:
+        """Kill the worker if it still runs (nothing happens after ``result()``)."""
+        if self._run is not None:
+            self._run.cancel()
 
 
 def transcribe_ggml_files(
@@ -280,44 +328,74 @@ def _transcript(record: dict[str, Any], clip: np.ndarray, audio_ctx: int | None,
 def _run_worker(
     path: Path, mode: str, clips: Sequence[np.ndarray], request: dict[str, Any], timeout: float, runtime: Runtime,
 ) -> tuple[list[dict[str, Any]], str]:
-    """Run the worker; return its result records and log, or raise WhisperCppRunError."""
-    with tempfile.TemporaryDirectory(prefix="whisper-tune-cpp-") as tmp:
-        job = Path(tmp)
+    """Run the worker to its end; return its result records and log, or raise WhisperCppRunError."""
+    return WorkerRun(path, mode, clips, request, timeout, runtime).finish()
+
+
+class WorkerRun:
+    """One worker process (:mod:`.worker`), started on construction in its own job folder.
+
+    ``finish()`` waits for it (killing it at the time limit, counted from its start) and
+    reads its results; ``cancel()`` kills it. Either removes the job folder. The worker is a
+    plain script (no whisper_tune imports), so any runtime's interpreter runs it in isolated
+    mode (-I: no script folder or user site on its path); PYTHONPATH is dropped so that the
+    1.5 runtime never sees this environment's packages.
+    """
+
+    def __init__(self, path: Path, mode: str, clips: Sequence[np.ndarray], request: dict[str, Any],
+                 timeout: float, runtime: Runtime) -> None:
+        self.path, self.mode, self.n_clips, self.timeout = path, mode, len(clips), timeout
+        self._folder = tempfile.TemporaryDirectory(prefix="whisper-tune-cpp-")
+        job = Path(self._folder.name)
         (job / "request.json").write_text(json.dumps({**request, "model": str(path), "mode": mode}), encoding="utf-8")
         if clips:
             arrays: dict[str, Any] = {f"clip_{i}": np.asarray(c, dtype=np.float32) for i, c in enumerate(clips)}
             np.savez(job / "clips.npz", **arrays)
-        returncode, timed_out = _spawn(job, timeout, runtime.python)
+        env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
+        # ggml answers an abort by attaching gdb for a backtrace: slow, and noise in the log.
+        env["GGML_NO_BACKTRACE"] = "1"
+        self._deadline = time.monotonic() + timeout
+        with open(job / "log.txt", "wb") as log_file:  # the child keeps its own descriptor
+            self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [runtime.python, "-I", str(WORKER_SCRIPT), str(job)],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env, start_new_session=True,
+            )
+
+    def finish(self) -> tuple[list[dict[str, Any]], str]:
+        if self._process is None:
+            raise WhisperCppError(f"{self.path}: this whisper.cpp run was cancelled or already read")
+        timed_out = False
+        try:
+            returncode = self._process.wait(timeout=max(0.0, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self._kill()
+            returncode, timed_out = self._process.wait(), True
+        except BaseException:  # Ctrl-C: do not leave whisper.cpp running
+            self.cancel()
+            raise
+        job = Path(self._folder.name)
         log_text = _tail((job / "log.txt").read_text(encoding="utf-8", errors="replace"))
         records = _records(job / "results.jsonl")
-    failure = _failure(path, mode, returncode, timed_out, timeout, records, len(clips))
-    if failure is not None:
-        reason, message, clip_index = failure
-        raise WhisperCppRunError(_with_log(message, log_text), reason=reason, log=log_text, clip_index=clip_index)
-    return records, log_text
+        self._process = None
+        self._folder.cleanup()
+        failure = _failure(self.path, self.mode, returncode, timed_out, self.timeout, records, self.n_clips)
+        if failure is not None:
+            reason, message, clip_index = failure
+            raise WhisperCppRunError(_with_log(message, log_text), reason=reason, log=log_text,
+                                     clip_index=clip_index)
+        return records, log_text
 
+    def cancel(self) -> None:
+        if self._process is not None:
+            self._kill()
+            self._process.wait()
+            self._process = None
+        self._folder.cleanup()
 
-def _spawn(job: Path, timeout: float, python: str) -> tuple[int, bool]:
-    # The worker is a plain script (no whisper_tune imports), so any runtime's interpreter runs it
-    # in isolated mode (-I: no script folder or user site on its path);
-    # PYTHONPATH is dropped so that the 1.5 runtime never sees this environment's packages.
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
-    # ggml answers an abort by attaching gdb for a backtrace: slow, and noise in the log.
-    env["GGML_NO_BACKTRACE"] = "1"
-    with open(job / "log.txt", "wb") as log_file:
-        process = subprocess.Popen(
-            [python, "-I", str(WORKER_SCRIPT), str(job)],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env, start_new_session=True,
-        )
-        try:
-            return process.wait(timeout=timeout), False
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            return process.wait(), True
-        except BaseException:  # Ctrl-C: do not leave whisper.cpp running
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise
+    def _kill(self) -> None:
+        assert self._process is not None
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.killpg(self._process.pid, signal.SIGKILL)
 
 
 def _records(results: Path) -> list[dict[str, Any]]:
