@@ -55,10 +55,7 @@ def main(argv: list[str]) -> int:
 
     with open(job / "results.jsonl", "w", encoding="utf-8") as out:
         started = time.perf_counter()
-        if hasattr(pw, "whisper_init_from_file_with_params"):
-            ctx = pw.whisper_init_from_file_with_params(request["model"], _context_params(pw, request))
-        else:  # whisper.cpp 1.5: no context parameters
-            ctx = pw.whisper_init_from_file(request["model"])
+        ctx = _load(pw, request)
         if _load_failed(job / "log.txt"):
             _emit(out, {"event": "load_failed"})
             return EXIT_LOAD_FAILED
@@ -72,13 +69,28 @@ def main(argv: list[str]) -> int:
             clips = [np.ascontiguousarray(archive[f"clip_{i}"], dtype=np.float32)
                      for i in range(len(request["contexts"]))]
         no_timestamps = request.get("no_timestamps") or [True] * len(clips)
+        # Beam search leaves state behind in the context that changes the next call's beams
+        # (measured in 1.8.5 and 1.5: a 1.5-s clip loops when decoded first and comes out clean
+        # after another clip), so under beam search every clip gets a freshly loaded model and
+        # decodes as the first utterance after loading, whatever the clip order. Greedy
+        # decoding does not depend on the order and keeps one model for all clips.
+        fresh_model_per_clip = int(request["beam_size"]) > 1
         for index, (clip, audio_ctx) in enumerate(zip(clips, request["contexts"], strict=True)):
+            if fresh_model_per_clip and index > 0:
+                pw.whisper_free(ctx)
+                ctx = _load(pw, request)
             _emit(out, {"event": "start", "index": index})
             record = _decode(pw, ctx, clip, audio_ctx, bool(no_timestamps[index]), request)
             if record is None:
                 return EXIT_DECODE_FAILED
             _emit(out, {"event": "clip", "index": index, **record})
     return 0
+
+
+def _load(pw: Any, request: dict[str, Any]) -> Any:
+    if hasattr(pw, "whisper_init_from_file_with_params"):
+        return pw.whisper_init_from_file_with_params(request["model"], _context_params(pw, request))
+    return pw.whisper_init_from_file(request["model"])  # whisper.cpp 1.5: no context parameters
 
 
 def _context_params(pw: Any, request: dict[str, Any]) -> Any:
