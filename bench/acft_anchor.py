@@ -21,7 +21,8 @@ reference loop's final loss. ``--wer`` also exports both results to GGML f16 and
 in whisper.cpp at FUTO's context on ../shared/audio/real (needs pywhispercpp).
 
 Run: ``.venv/bin/python bench/acft_anchor.py [--anchor-steps 64] [--ours-steps 16]
-[--device cpu|cuda] [--mixed-precision auto|no|bf16] [--model tiny.en|base-shaped] [--wer]``.
+[--device cpu|cuda] [--mixed-precision auto|no|bf16] [--model tiny.en|base-shaped] [--lr X]
+[--ours-set KEY=VALUE ...] [--wer]``.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def run_ours(spec: str, train_csv: Path, held_out: HeldOut, steps: int, eval_eve
     config = load_acft_config(Path(__file__).resolve().parents[1] / "configs" / "acft_tiny.yaml", [
         f"model={spec}", f"train_manifest={train_csv}", f"output_dir={out}", f"max_steps={steps}",
         f"learning_rate={opts.lr}", f"device={opts.device}", f"mixed_precision={opts.mixed_precision}",
-        "save_every=0", "log_every=1", "progress=false"])
+        "save_every=0", "log_every=1", "progress=false", *opts.ours_set])
     task = AcftTask(config)
     curve: list[tuple[int, float, float]] = []
 
@@ -227,6 +228,9 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--mixed-precision", default="auto", choices=("auto", "no", "bf16"))
     parser.add_argument("--model", default="tiny.en", choices=MODELS)
+    parser.add_argument("--ours-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override of ours' ACFT config, e.g. context.full_weight=0 (FUTO's loop trains "
+                             "no full-context steps); repeatable")
     parser.add_argument("--wer", action="store_true", help="whisper.cpp WER of both results (../shared)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -245,6 +249,7 @@ def main() -> int:
     held_out = HeldOut(Clips(demo_manifest("heldout", args.heldout, workdir / "heldout.csv"), processor, reference,
                              device), reference)
     gpu = f" ({torch.cuda.get_device_name(0)})" if args.device == "cuda" else ""
+    print(f"ours: configs/acft_tiny.yaml, lr {args.lr}, {args.mixed_precision}, overrides {args.ours_set or 'none'}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, device {args.device}{gpu}, "
           f"torch {torch.__version__}, attention {attention_of(reference)}; model {args.model}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
