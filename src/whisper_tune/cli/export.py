@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="name the file as FUTO names its models, e.g. tiny_en_acft_q8_0.bin")
     parser.add_argument("--no-sync", action="store_true",
                         help="do not fsync the GGML file before it is renamed into place: faster on large models "
-                             "(the data stays in the page cache, as whisper.cpp's converter leaves it), but a "
+                             "when the disk is slower than the conversion (the data stays in the page cache, as "
+                             "whisper.cpp's converter leaves it), but a "
                              "power loss or OS crash right after the run could leave an incomplete file; an "
                              "interrupted run still leaves none (default: synced)")
     parser.set_defaults(handler=run)
