@@ -27,6 +27,21 @@ def _require_shared(path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def fsynced_sizes(monkeypatch) -> list[int]:
+    """The size of every file fsynced during the test, in order. os.fsync (the OS, not our
+    code) is wrapped and still syncs."""
+    sizes: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        sizes.append(os.fstat(fd).st_size)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    return sizes
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return _require_shared(SHARED_DIR)

@@ -30,16 +30,9 @@ def test_export_writes_file_and_sidecar(exported, capsys):
     assert json.loads(exported.with_name(exported.name + ".json").read_text())["dtype"] == "q8_0"
 
 
-def test_no_sync_export_writes_the_same_file(exported, tiny_random_dir, tmp_path, monkeypatch, capsys):
+def test_no_sync_export_writes_the_same_file(exported, tiny_random_dir, tmp_path, fsynced_sizes, capsys):
     """--no-sync reaches the library: the same bytes as the synced export, the GGML file not fsynced."""
-    synced: list[int] = []
-    real_fsync = os.fsync
-
-    def counting_fsync(fd):
-        synced.append(os.fstat(fd).st_size)
-        return real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", counting_fsync)
+    synced = fsynced_sizes
     out = tmp_path / "fast.bin"
     assert main(["export", str(tiny_random_dir), "--dtype", "q8_0", "--out", str(out), "--no-sync"]) == 0
     assert out.read_bytes() == exported.read_bytes()

@@ -37,22 +37,9 @@ def test_failure_keeps_old_file(tmp_path):
     assert os.listdir(tmp_path) == ["out.json"]
 
 
-def _count_fsyncs(monkeypatch) -> list[int]:
-    """Wrap os.fsync (the OS, not our code) to record the size of every file it syncs."""
-    synced: list[int] = []
-    real_fsync = os.fsync
-
-    def counting_fsync(fd):
-        synced.append(os.fstat(fd).st_size)
-        return real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", counting_fsync)
-    return synced
-
-
 @pytest.mark.parametrize("durable", [True, False])
-def test_durable_decides_the_fsync_only(tmp_path, monkeypatch, durable):
-    synced = _count_fsyncs(monkeypatch)
+def test_durable_decides_the_fsync_only(tmp_path, fsynced_sizes, durable):
+    synced = fsynced_sizes
     target = tmp_path / "out.bin"
     target.write_bytes(b"old")
     payload = os.urandom(3000)
@@ -65,8 +52,8 @@ def test_durable_decides_the_fsync_only(tmp_path, monkeypatch, durable):
     assert synced == ([len(payload)] if durable else [])
 
 
-def test_not_durable_failure_keeps_old_file_and_leaves_nothing(tmp_path, monkeypatch):
-    synced = _count_fsyncs(monkeypatch)
+def test_not_durable_failure_keeps_old_file_and_leaves_nothing(tmp_path, fsynced_sizes):
+    synced = fsynced_sizes
     kept, new = tmp_path / "kept.bin", tmp_path / "new.bin"
     kept.write_bytes(b"old")
     for target in (kept, new):

@@ -287,23 +287,19 @@ def test_refuses_an_unconverted_pissa_adapter(tiny_random_dir, tmp_path):
         export_ggml(adapter, "f16", tmp_path / "m.bin")
 
 
-def test_not_durable_export_is_identical_and_skips_the_fsync_and_early_writeback(tmp_path, monkeypatch):
+def test_not_durable_export_is_identical_and_skips_the_fsync_and_early_writeback(tmp_path, monkeypatch,
+                                                                                 fsynced_sizes):
     """embedded:tiny.en's f16 file (78 MB) is larger than the write-back step (64 MB): the
     durable export starts write-back and fsyncs the whole file; durable=False does neither
     and writes the same bytes. os.fsync and os.posix_fadvise are wrapped, not replaced."""
-    synced: list[int] = []
+    synced = fsynced_sizes
     advised: list[int] = []
-    real_fsync, real_fadvise = os.fsync, os.posix_fadvise
-
-    def counting_fsync(fd):
-        synced.append(os.fstat(fd).st_size)
-        return real_fsync(fd)
+    real_fadvise = os.posix_fadvise
 
     def counting_fadvise(fd, offset, length, advice):
         advised.append(advice)
         return real_fadvise(fd, offset, length, advice)
 
-    monkeypatch.setattr(os, "fsync", counting_fsync)
     monkeypatch.setattr(os, "posix_fadvise", counting_fadvise)
     durable = export_ggml("embedded:tiny.en", "f16", tmp_path / "durable.bin")
     assert durable.size_bytes in synced and os.POSIX_FADV_DONTNEED in advised
