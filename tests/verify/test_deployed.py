@@ -74,6 +74,8 @@ def test_stock_tiny_en_fails_as_futo_keyboard_when_the_shipped_runtime_loops(
     assert "at token 12: whisper.cpp [ And\\| so\\| my" in markdown  # token by token
     written = json.loads((tmp_path / "verify-deployed.json").read_text())
     assert written["preset"]["name"] == "futo-keyboard" and written["preset"]["shipped_runtimes"] == ["1.5"]
+    assert written["family"] == report.family == "tiny.en, English-only, 80 mel"
+    assert "- family: tiny.en, English-only, 80 mel" in markdown
     assert (written["passed"], written["deciding_runtimes"], written["shipped_runtime_run"]) == (False, ["1.5"], True)
     assert [(r["runtime"]["name"], r["advisory"]) for r in written["runtimes"]] == [("current", True), ("1.5", False)]
     assert written["runtimes"][1]["clips_decoded"] == 1 and written["runtimes"][1]["agreement"] == old.agreement()

@@ -129,19 +129,22 @@ class DeployedReport:
     deciding_runtimes: list[str] = field(default_factory=list)  # names of the runtimes whose verdicts decide
     shipped_runtime_run: bool = False  # a runtime the client ships was among those run
     note: str = ""  # when it was not: the verdict stands in for it, and how to run it
+    family: str = ""  # what the file's header says it is, as inspect names it ("" when unreadable)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"ggml_file": str(self.ggml_file), "reference": self.reference, "preset": self.preset,
                 "parameters": self.parameters, "max_wer_delta": self.max_wer_delta, "passed": self.passed,
                 "reason": self.reason, "deciding_runtimes": self.deciding_runtimes,
-                "shipped_runtime_run": self.shipped_runtime_run, "note": self.note,
+                "shipped_runtime_run": self.shipped_runtime_run, "note": self.note, "family": self.family,
                 "runtimes": [r.to_dict() for r in self.runtimes], "seconds": round(self.seconds, 1)}
 
     def to_markdown(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         lines = [f"# {self.ggml_file.name} as deployed ({self.preset['name']}): {verdict}", "",
-                 f"- reference model: {self.reference}", f"- verdict: {verdict} ({self.reason})"]
+                 f"- reference model: {self.reference}"]
+        lines += [f"- family: {self.family}"] if self.family else []
+        lines.append(f"- verdict: {verdict} ({self.reason})")
         if self.deciding_runtimes:
             advisory = [r.runtime["name"] for r in self.runtimes if r.advisory]
             lines.append(f"- decided by: {', '.join(self.deciding_runtimes)}"
@@ -209,7 +212,9 @@ def verify_deployed(
     resolved = resolve_model(str(reference_spec))
     check = VerifyReport(path.resolve(), str(reference_spec), False, "", "integrity", max_wer_delta)
     report = DeployedReport(path.resolve(), str(reference_spec), preset.to_dict(), {}, max_wer_delta)
-    if not check_integrity(path, resolved.path, check):
+    integrity_ok = check_integrity(path, resolved.path, check)
+    report.family = check.family
+    if not integrity_ok:
         report.reason = check.reason
         return _finish(report, started, report_dir)
     vocab = read_ggml(path).vocab
