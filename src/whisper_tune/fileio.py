@@ -87,6 +87,15 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def write_report(folder: str | os.PathLike[str], stem: str, data: Any, markdown: str) -> tuple[Path, Path]:
+    """A report as ``STEM.json`` (``data``) and ``STEM.md`` (``markdown``) in ``folder``, each
+    written atomically; returns both paths."""
+    json_path, md_path = Path(folder) / f"{stem}.json", Path(folder) / f"{stem}.md"
+    atomic_write_json(json_path, data)
+    atomic_write_text(md_path, markdown)
+    return json_path, md_path
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Build a directory under a hidden temporary sibling name, then move it into place.

@@ -23,7 +23,7 @@ from whisper_tune.errors import ConfigError, DataError
 from whisper_tune.evaluation.contexts import contexts_for, parse_audio_ctx
 from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, total_errors, word_errors
-from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.fileio import write_report
 from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
@@ -123,11 +123,7 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
     def write(self, report_dir: str | os.PathLike[str], stem: str = "eval") -> tuple[Path, Path]:
-        folder = Path(report_dir)
-        json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
-        atomic_write_json(json_path, self.to_dict())
-        atomic_write_text(md_path, self.to_markdown())
-        return json_path, md_path
+        return write_report(report_dir, stem, self.to_dict(), self.to_markdown())
 
 
 def load_clips(manifest: str | os.PathLike[str], limit: int | None = None) -> list[EvalClip]:

@@ -34,7 +34,7 @@ from whisper_tune.errors import FormatError, WhisperCppError
 from whisper_tune.evaluation.eval import EvalClip, decode_hf
 from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, word_errors
-from whisper_tune.fileio import atomic_write_json, atomic_write_text
+from whisper_tune.fileio import write_report
 from whisper_tune.formats.ggml import read_ggml
 from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor, resolve_model
@@ -158,10 +158,7 @@ class DeployedReport:
         return "\n".join(lines) + "\n"
 
     def write(self, report_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-        folder = Path(report_dir)
-        atomic_write_json(folder / "verify-deployed.json", self.to_dict())
-        atomic_write_text(folder / "verify-deployed.md", self.to_markdown())
-        return folder / "verify-deployed.json", folder / "verify-deployed.md"
+        return write_report(report_dir, "verify-deployed", self.to_dict(), self.to_markdown())
 
 
 def _runtime_markdown(verdict: RuntimeVerdict) -> list[str]:

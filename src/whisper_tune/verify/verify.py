@@ -38,7 +38,7 @@ from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, corpus_errors, word_errors
 from whisper_tune.export.exporter import hparams_from_config
 from whisper_tune.export.vocab import load_vocab
-from whisper_tune.fileio import atomic_write_json, atomic_write_text, read_json_object
+from whisper_tune.fileio import read_json_object, write_report
 from whisper_tune.formats.ggml import read_ggml, validate_ggml
 from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor, resolve_model
@@ -159,10 +159,7 @@ class VerifyReport:
         return "\n".join(lines) + "\n"
 
     def write(self, report_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-        folder = Path(report_dir)
-        atomic_write_json(folder / "verify.json", self.to_dict())
-        atomic_write_text(folder / "verify.md", self.to_markdown())
-        return folder / "verify.json", folder / "verify.md"
+        return write_report(report_dir, "verify", self.to_dict(), self.to_markdown())
 
 
 def verify(
@@ -326,11 +323,11 @@ def _compare_all(jobs: list[_Job], reference_spec: Any, clips: list[EvalClip], o
 
     model = hf_model if hf_model is not None else load_model(reference_spec)
     processor = hf_processor if hf_processor is not None else load_processor(reference_spec)
+    options = decoding_language(options, model.generation_config, jobs[0].report)
     for job in jobs:  # one language for every file; each report records it and its source
-        decided = decoding_language(options, model.generation_config, job.report)
+        job.report.language = jobs[0].report.language
         # The encoder's context: the full 30 s unless options.audio_ctx shortens it (both decoders).
-        job.report.audio_ctx = decided.audio_ctx
-    options = decided
+        job.report.audio_ctx = options.audio_ctx
     suppress = list(model.generation_config.suppress_tokens or [])
     threads = jobs[0].report.threads
     at_once = max(1, usable_cpus() // threads)
