@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -40,6 +41,20 @@ def fsynced_sizes(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(os, "fsync", counting_fsync)
     return sizes
+
+
+@pytest.fixture
+def direct_writes(monkeypatch) -> list[bool]:
+    """For every os.pwrite (the OS call, wrapped, still writing): whether O_DIRECT was set."""
+    seen: list[bool] = []
+    real_pwrite = os.pwrite
+
+    def recording_pwrite(fd, data, offset):
+        seen.append(bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", recording_pwrite)
+    return seen
 
 
 @pytest.fixture(scope="session")

@@ -36,11 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     naming.add_argument("--futo-name", action="store_true",
                         help="name the file as FUTO names its models, e.g. tiny_en_acft_q8_0.bin")
     parser.add_argument("--no-sync", action="store_true",
-                        help="do not fsync the GGML file before it is renamed into place: faster on large models "
-                             "when the disk is slower than the conversion (the data stays in the page cache, as "
-                             "whisper.cpp's converter leaves it), but a "
-                             "power loss or OS crash right after the run could leave an incomplete file; an "
-                             "interrupted run still leaves none (default: synced)")
+                        help="do not fsync the GGML file before it is renamed into place. Where the file system "
+                             "takes O_DIRECT (Linux ext4, xfs, btrfs) the data is written past the page cache and "
+                             "this saves little; elsewhere it leaves the data in the cache, as whisper.cpp's "
+                             "converter does, and a power loss or OS crash right after the run could leave an "
+                             "incomplete file; an interrupted run still leaves none (default: synced)")
     parser.set_defaults(handler=run)
 
 

@@ -14,7 +14,6 @@ import collections
 import contextlib
 import functools
 import hashlib
-import io
 import itertools
 import logging
 import os
@@ -25,11 +24,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from whisper_tune import __version__
+from whisper_tune.bulk_output import bulk_writer
 from whisper_tune.errors import ExportError, FormatError
 from whisper_tune.export.file_names import futo_name, identify, whisper_cpp_name
 from whisper_tune.export.mel import mel_filters
@@ -76,8 +76,6 @@ _BLOCK_VALUES = 1 << 22
 #: this many blocks of input plus their encodings).
 _WORKERS = min(2, os.cpu_count() or 1)
 _BLOCKS_IN_FLIGHT = 2 * _WORKERS
-#: Output bytes after which the disk write-back is started (see _HashingWriter).
-_WRITEBACK_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -370,10 +368,11 @@ def _write_ggml(
             raise ExportError(f"{model_dir}: {mismatch}")
         blocks = [_row_blocks(weights, key, name, spec) for name, key, spec in plan]
         per_type: dict[str, int] = {}
-        with atomic_open(target, "wb", durable=durable) as raw_handle, \
+        digest = hashlib.sha256()
+        with atomic_open(target, "wb", durable=durable) as handle, \
+                bulk_writer(handle, durable=durable, digest=digest) as sink, \
                 _progress(len(plan), target.name) as advance, _parallel_in_order(_WORKERS, _BLOCKS_IN_FLIGHT) as run:
-            handle = _HashingWriter(raw_handle, early_writeback=durable)
-            writer = GgmlWriter(handle)  # type: ignore[arg-type]
+            writer = GgmlWriter(sink)  # type: ignore[arg-type]
             writer.write_header(hp, mel_filters(hp.n_mels), vocab)
             encoded = run(functools.partial(_encoded_block, weights), itertools.chain.from_iterable(blocks))
             for (name, _, spec), tensor_blocks in zip(plan, blocks, strict=True):
@@ -381,7 +380,7 @@ def _write_ggml(
                 written = writer.write_encoded_tensor(name, spec.ttype, spec.shape, parts)
                 per_type[spec.ttype.label] = per_type.get(spec.ttype.label, 0) + written
                 advance()
-    return handle.sha256.hexdigest(), writer.bytes_written, per_type, len(plan)
+    return digest.hexdigest(), writer.bytes_written, per_type, len(plan)
 
 
 @dataclass(frozen=True)
@@ -460,45 +459,6 @@ def _parallel_in_order(
                     future.cancel()
 
         yield run
-
-
-class _HashingWriter:
-    """A binary handle that also feeds a sha256, so the file is not read back to hash it, and
-    that starts the disk writes early.
-
-    The file is fsynced before it is renamed into place. Left alone, the kernel would start
-    writing a multi-gigabyte output only once gigabytes are dirty, and the final fsync would
-    then wait for nearly all of it; asking for write-back every :data:`_WRITEBACK_BYTES`
-    (``POSIX_FADV_DONTNEED`` starts it without waiting, and drops the written pages from the
-    cache once on disk) overlaps the disk with the encoding.
-
-    Without an fsync (``early_writeback=False``, for a non-durable export) there is nothing
-    to shorten: the pages stay in the cache and the kernel writes them back in its own time.
-    """
-
-    def __init__(self, handle: IO[bytes], *, early_writeback: bool = True) -> None:
-        self._handle = handle
-        self._early_writeback = early_writeback
-        self.sha256 = hashlib.sha256()
-        self._written = 0
-        self._flushed = 0
-
-    def write(self, data: bytes | memoryview) -> int:
-        self.sha256.update(data)
-        count = self._handle.write(data)
-        self._written += count
-        if self._early_writeback and self._written - self._flushed >= _WRITEBACK_BYTES:
-            self._start_writeback()
-        return count
-
-    def _start_writeback(self) -> None:
-        if not hasattr(os, "posix_fadvise"):
-            return
-        self._handle.flush()
-        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
-            os.posix_fadvise(self._handle.fileno(), self._flushed, self._written - self._flushed,
-                             os.POSIX_FADV_DONTNEED)
-        self._flushed = self._written
 
 
 @contextlib.contextmanager

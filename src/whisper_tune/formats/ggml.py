@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 
 from whisper_tune.errors import FormatError
-from whisper_tune.formats import ggml_quants
+from whisper_tune.formats import ggml_quants, half
 from whisper_tune.whisper_constants import (
     MEL_BINS,
     N_FFT_BINS,
@@ -237,7 +237,7 @@ def encode_tensor(values: np.ndarray, ttype: GgmlType) -> np.ndarray:
     if ttype is GgmlType.F32:
         return np.ascontiguousarray(values, dtype="<f4").reshape(-1).view(np.uint8)
     if ttype is GgmlType.F16:
-        return np.ascontiguousarray(values, dtype="<f2").reshape(-1).view(np.uint8)
+        return half.to_f16(values).reshape(-1).view(np.uint8)
     return ggml_quants.quantize(values, ttype.label)
 
 

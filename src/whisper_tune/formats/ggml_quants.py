@@ -30,6 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from whisper_tune.errors import FormatError
+from whisper_tune.formats import half
 
 #: Values per block, for every type here.
 QK = 32
@@ -146,10 +147,9 @@ def _inverse(d: np.ndarray) -> np.ndarray:
 def _f16_bytes(values: np.ndarray) -> np.ndarray:
     """float32 -> float16 (round to nearest even, like GGML_FP32_TO_FP16) as 2 bytes each.
 
-    A scale beyond float16's range becomes inf, as in ggml; numpy's warning about it is noise.
+    A scale beyond float16's range becomes inf, as in ggml.
     """
-    with np.errstate(over="ignore"):
-        return values.astype("<f2").view(np.uint8).reshape(-1, 2)
+    return half.to_f16(values).view(np.uint8).reshape(-1, 2)
 
 
 def _pack_nibbles(q: np.ndarray) -> np.ndarray:
