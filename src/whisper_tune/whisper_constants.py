@@ -263,3 +263,14 @@ def tokenizer_mismatch_problem(vocab_size: int, special_tokens: Mapping[str, int
             "ids from the embedding size, so the model would decode with the wrong language and task tokens. Copy "
             "the tokenizer files (tokenizer.json, vocab.json, merges.txt, added_tokens.json, special_tokens_map.json, "
             "tokenizer_config.json) of the model this one was trained from into the folder")
+
+
+def language_code(language: str) -> str:
+    """Whisper's code of a manifest's language: ``de``, ``de-DE``, ``de_AT``, ``<|de|>``, ``German``
+    all give ``de`` (names as Whisper spells them; an unknown value is returned lowercased)."""
+    from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE  # no torch
+
+    value = language.strip().lower().removeprefix("<|").removesuffix("|>")
+    if value in TO_LANGUAGE_CODE:
+        return str(TO_LANGUAGE_CODE[value])
+    return value.replace("_", "-").split("-")[0]

@@ -38,3 +38,28 @@ def test_short_context_loops_and_full_context_does_not(backend, fellow_americans
 def test_unknown_backend_is_refused(fellow_americans):
     with pytest.raises(ConfigError, match="unknown backend 'onnx'"):
         evaluate("embedded:tiny.en", fellow_americans, "onnx")
+
+
+@pytest.mark.parametrize("backend", ["hf", "whispercpp"])
+def test_each_clip_decodes_in_its_manifest_language(backend, family_exports, jfk_audio):
+    """A multilingual model (random weights: near-uniform language logits, so the prompt
+    decides the tokens) and one clip labelled German, then French, in the manifest: each
+    decodes exactly as with that language given, and the report says where it came from."""
+    from dataclasses import replace
+
+    from whisper_tune.transcribe.types import DecodeOptions
+
+    model = family_exports["tiny"]["model" if backend == "hf" else "f16"]
+    cut = next(c for c in jfk_cuts(jfk_audio) if c.id == "jfk-b")
+    mixed = [replace(cut, id="as-de", language="German"), replace(cut, id="as-fr", language="fr")]
+    options = DecodeOptions(max_tokens=16)
+    settings = {"backend": backend, "audio_ctx": 160}
+    if backend == "whispercpp":
+        settings["n_threads"] = 1
+    report = evaluate(model, mixed, options=options, **settings)
+    assert report.settings["language"] == "per clip, from the manifest: de 1, fr 1"
+    for row, language in zip(report.rows, ("de", "fr"), strict=True):
+        given = evaluate(model, [cut], options=replace(options, language=language), **settings)
+        assert row.hypothesis == given.rows[0].hypothesis
+        assert given.settings["language"] == language  # the given one, as every decoding option
+    assert report.rows[0].hypothesis != report.rows[1].hypothesis

@@ -94,7 +94,11 @@ def test_every_family_verifies_against_its_reference(family_exports, clip, audio
 
 def test_a_multilingual_model_verifies_in_its_generation_configs_language(family_exports, clip, audio_ctx, tmp_path):
     """A fine-tune in one language saves it in generation_config.json; verify decodes both
-    sides in it when no language is given (the same tokens as with ``language="de"``)."""
+    sides in it when no language is given, neither to verify nor in the manifest (the same
+    tokens as with ``language="de"``)."""
+    from dataclasses import replace
+
+    clip = [replace(clip[0], language=None)]
     release = "tiny"
     model = shutil.copytree(family_exports[release]["model"], tmp_path / "model")
     config_path = model / "generation_config.json"
@@ -119,7 +123,7 @@ def test_decoding_language_sources():
 
     def language(options: DecodeOptions, **generation) -> tuple[str | None, str]:
         report = VerifyReport(Path("model.bin"), "", False, "", "compare", 0.0)
-        chosen = decoding_language(options, GenerationConfig(**generation), report)
+        chosen, _ = decoding_language(options, GenerationConfig(**generation), report)
         return chosen.language, report.language
 
     multilingual = {"is_multilingual": True, "lang_to_id": {"<|en|>": 1, "<|de|>": 2}}
@@ -129,3 +133,53 @@ def test_decoding_language_sources():
             "de", "de (the reference's generation_config.json)")
     assert language(DecodeOptions(), **multilingual, language=None)[0] is None
     assert language(DecodeOptions(), is_multilingual=False) == (None, "en (English-only model)")
+
+
+def test_manifest_languages_choose_each_clips_language():
+    """Per clip from the manifest (any spelling) before the generation config, which still
+    covers a clip without one; a given language, or an English-only model, ignores them."""
+    import numpy as np
+    from transformers import GenerationConfig
+
+    from whisper_tune.evaluation.eval import EvalClip, decode_languages
+
+    audio = np.zeros(16000, np.float32)
+    clips = [EvalClip("a", audio, "", "German"), EvalClip("b", audio, "", "fr-FR"), EvalClip("c", audio, "", None)]
+    multilingual = {"is_multilingual": True, "lang_to_id": {"<|en|>": 1, "<|de|>": 2}}
+
+    def choose(options: DecodeOptions, clips, **generation):
+        report = VerifyReport(Path("model.bin"), "", False, "", "compare", 0.0)
+        chosen, per_clip = decoding_language(options, GenerationConfig(**generation), report, clips)
+        return chosen.language, decode_languages(per_clip), report.language
+
+    assert choose(DecodeOptions(), clips, **multilingual, language="<|en|>") == (
+        None, ["de", "fr", "en"],
+        "per clip, from the manifest: de 1, en 1, fr 1; 1 clip(s) without one: en (the reference's "
+        "generation_config.json)")
+    assert choose(DecodeOptions(), clips, **multilingual) == (
+        None, ["de", "fr", None], "per clip, from the manifest: de 1, detected 1, fr 1")
+    assert choose(DecodeOptions(language="it"), clips, **multilingual)[:2] == ("it", None)
+    assert choose(DecodeOptions(), clips, is_multilingual=False)[:2] == (None, None)
+    unnamed = [EvalClip("c", audio, "", None)]
+    assert choose(DecodeOptions(), unnamed, **multilingual, language="de")[:2] == ("de", None)
+
+
+def test_a_mixed_language_manifest_decodes_each_clip_in_its_language(family_exports, clip, audio_ctx):
+    """Two copies of one clip, labelled German and French in the manifest: with no language
+    given, both decoders decode each in its own language, the same tokens as verify with
+    that language given (and German and French differ on these near-uniform weights)."""
+    from dataclasses import replace
+
+    release = "tiny"
+    config = json.loads((family_exports[release]["model"] / "config.json").read_text(encoding="utf-8"))
+    vocab = int(config["vocab_size"])
+    ggml, model = family_exports[release]["f16"], family_exports[release]["model"]
+    mixed = [replace(clip[0], id="as-de", language="de"), replace(clip[0], id="as-fr", language="fr")]
+    report = verify(ggml, model, mixed, options=_options(vocab, audio_ctx, None), n_threads=1, max_wer_delta=0.0)
+    assert report.language == "per clip, from the manifest: de 1, fr 1"
+    assert report.passed and all(c.identical for c in report.clips), report.reason
+    for compared, language in zip(report.clips, ("de", "fr"), strict=True):
+        alone = verify(ggml, model, clip, options=_options(vocab, audio_ctx, language), n_threads=1, max_wer_delta=0.0)
+        assert compared.ggml_tokens == alone.clips[0].ggml_tokens == alone.clips[0].model_tokens
+    assert report.clips[0].ggml_tokens != report.clips[1].ggml_tokens
+

@@ -35,9 +35,8 @@ from torch import nn
 
 from whisper_tune.errors import ConfigError, TrainingError
 from whisper_tune.models.short_encoder import encode_short
-from whisper_tune.training.labels import language_code
 from whisper_tune.transcribe.hf import SpecialTokens
-from whisper_tune.whisper_constants import FULL_AUDIO_CTX
+from whisper_tune.whisper_constants import FULL_AUDIO_CTX, language_code
 
 log = logging.getLogger(__name__)
 

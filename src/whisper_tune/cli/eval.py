@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", choices=("hf", "whispercpp"), default="hf", help="decoder (default: hf)")
     parser.add_argument("--audio-ctx", default=None, metavar="CTX",
                         help="full (default, or the --as preset's), futo, futo+N or N")
-    parser.add_argument("--language", default=None, help="language code for multilingual models")
+    parser.add_argument("--language", default=None,
+                        help="language code for multilingual models, for every clip (default: each clip's language in "
+                             "the manifest, else detected)")
     parser.add_argument("--beam-size", type=int, default=None,
                         help="1 = greedy (default, or the --as preset's); FUTO Keyboard uses 5")
     from whisper_tune.cli.verify import add_deployment_arguments

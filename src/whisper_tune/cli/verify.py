@@ -36,8 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="time limit per whisper.cpp run in seconds (default: 60 + 30 per clip)")
     parser.add_argument("--language", default=None,
-                        help="language code for multilingual models (without --as the default is the language in the "
-                             "reference's generation config, else each decoder detects it)")
+                        help="language code for multilingual models, for every clip (without --as the default is "
+                             "each clip's language in the manifest, else the language in the reference's generation "
+                             "config, else each decoder detects it)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="whisper.cpp threads (default: half the machine's cores, 1 to 4; results depend on it)")
     add_deployment_arguments(parser, runtimes=True)

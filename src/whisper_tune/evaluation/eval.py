@@ -7,11 +7,12 @@ shortened encoder, see :mod:`whisper_tune.models.short_encoder`), so their numbe
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,16 @@ import numpy as np
 
 from whisper_tune.audio import load_audio
 from whisper_tune.data.manifest import read_manifest
-from whisper_tune.errors import ConfigError, DataError
+from whisper_tune.errors import ConfigError, DataError, FormatError
 from whisper_tune.evaluation.contexts import contexts_for, parse_audio_ctx
 from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, char_errors, total_errors, word_errors
 from whisper_tune.fileio import write_report
+from whisper_tune.formats.ggml import read_ggml
 from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
+from whisper_tune.whisper_constants import is_multilingual, language_code
 from whisper_tune.whispercpp import aligned_options, default_threads, transcribe_ggml
 from whisper_tune.whispercpp.runtimes import current_runtime
 
@@ -42,7 +45,10 @@ class EvalClip:
     id: str
     audio: np.ndarray
     text: str
-    language: str | None = None
+    language: str | None = None  # as the manifest gives it (scoring normalizes by it)
+    #: The Whisper code to decode this clip in (None: the run's language, else detected);
+    #: set by :func:`with_decode_languages` for a multilingual model.
+    decode_language: str | None = None
 
 
 @dataclass
@@ -173,15 +179,19 @@ def evaluate(
         threads = n_threads if n_threads is not None else default_threads()
         runtime = runtime or current_runtime()
         settings["runtime"] = runtime.to_dict()
+        clips = _decode_in_manifest_languages(clips, options, _ggml_is_multilingual(model_spec), settings)
+        languages = decode_languages(clips)
         transcripts = decode_whispercpp(model_spec, arrays, contexts, options, timeout=timeout,
                                         sources=[c.id for c in clips], n_threads=threads, runtime=runtime,
-                                        flash_attn=flash_attn)
+                                        flash_attn=flash_attn, languages=languages)
     else:
         model, processor = hf_model, hf_processor
         if model is None or processor is None:
             model, processor = load_model(model_spec), load_processor(model_spec)
             started = time.perf_counter()
-        transcripts = decode_hf(model, processor, arrays, contexts, options, sources=[c.id for c in clips])
+        clips = _decode_in_manifest_languages(clips, options, is_multilingual(model.config.vocab_size), settings)
+        transcripts = decode_hf(model, processor, arrays, contexts, options, sources=[c.id for c in clips],
+                                languages=decode_languages(clips))
     seconds = time.perf_counter() - started
     report = EvalReport(str(model_spec), backend, label, score(clips, transcripts), seconds, threads, settings)
     if report_dir is not None:
@@ -189,22 +199,71 @@ def evaluate(
     return report
 
 
+def _decode_in_manifest_languages(clips: list[EvalClip], options: DecodeOptions, multilingual: bool,
+                                  settings: dict[str, Any]) -> list[EvalClip]:
+    """:func:`with_decode_languages`, recording the choice as the report's language."""
+    clips, described = with_decode_languages(clips, options, multilingual)
+    if described is not None:
+        settings["language"] = described  # options.language is None here
+    return clips
+
+
+def _ggml_is_multilingual(model_path: str | os.PathLike[str]) -> bool:
+    """From the file's header; a file that cannot be read is left to the decoder to refuse."""
+    try:
+        return is_multilingual(read_ggml(model_path).hparams.n_vocab)
+    except (OSError, FormatError):
+        return False
+
+
 def decode_hf(model: Any, processor: Any, clips: Sequence[np.ndarray], contexts: Sequence[int | None],
-              options: DecodeOptions, sources: Sequence[str] | None = None) -> list[Transcript]:
+              options: DecodeOptions, sources: Sequence[str] | None = None,
+              languages: Sequence[str | None] | None = None) -> list[Transcript]:
     """HF decoding with whisper.cpp's token cap, so loops compare token for token."""
     from whisper_tune.transcribe.hf import transcribe_clip_contexts  # torch: eval on whisper.cpp needs none
 
     aligned = aligned_options(options, int(model.config.max_target_positions))
-    return transcribe_clip_contexts(model, processor, clips, contexts, aligned, sources=sources)
+    return transcribe_clip_contexts(model, processor, clips, contexts, aligned, sources=sources, languages=languages)
 
 
 def decode_whispercpp(model_path: str | os.PathLike[str], clips: Sequence[np.ndarray], contexts: Sequence[int | None],
                       options: DecodeOptions, *, timeout: float | None = None, sources: Sequence[str] | None = None,
                       suppress_tokens: Sequence[int] | None = None, n_threads: int | None = None,
-                      runtime: Any = None, flash_attn: bool = False) -> list[Transcript]:
+                      runtime: Any = None, flash_attn: bool = False,
+                      languages: Sequence[str | None] | None = None) -> list[Transcript]:
     return transcribe_ggml(model_path, clips, options, contexts, timeout, sources,
                            suppress_tokens=suppress_tokens, n_threads=n_threads, runtime=runtime,
-                           flash_attn=flash_attn)
+                           flash_attn=flash_attn, languages=languages)
+
+
+def with_decode_languages(clips: Sequence[EvalClip], options: DecodeOptions, multilingual: bool,
+                          default: str | None = None) -> tuple[list[EvalClip], str | None]:
+    """``clips`` set to decode each in its manifest language, and a description of that for
+    the report; unchanged (and None) for an English-only model, when ``options.language`` is
+    given (it holds for every clip) or when no clip names a language.
+
+    A mixed-language manifest then decodes each clip in its own language, as it was trained,
+    rather than in one language for all or in whatever each decoder detects. A clip without
+    a language gets ``default`` (e.g. the reference's generation_config language), else is
+    detected.
+    """
+    if not multilingual or options.language or not any(clip.language for clip in clips):
+        return list(clips), None
+    chosen = [language_code(clip.language) if clip.language else default for clip in clips]
+    return [replace(clip, decode_language=code) for clip, code in zip(clips, chosen, strict=True)], \
+        describe_languages(chosen)
+
+
+def decode_languages(clips: Sequence[EvalClip]) -> list[str | None] | None:
+    """Each clip's decoding language for the decoders (None when no clip has one)."""
+    languages = [clip.decode_language for clip in clips]
+    return languages if any(languages) else None
+
+
+def describe_languages(languages: Sequence[str | None]) -> str:
+    """``"per clip, from the manifest: de 10, en 5"`` (clips left to detection counted as such)."""
+    counts = collections.Counter(language or "detected" for language in languages)
+    return "per clip, from the manifest: " + ", ".join(f"{code} {n}" for code, n in sorted(counts.items()))
 
 
 def score(clips: Sequence[EvalClip], transcripts: Sequence[Transcript]) -> list[EvalRow]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from whisper_tune.errors import ConfigError, DataError
 from whisper_tune.transcribe.hf import SpecialTokens
-from whisper_tune.whisper_constants import CHUNK_SECONDS, TIMESTAMP_STEP
+from whisper_tune.whisper_constants import CHUNK_SECONDS, TIMESTAMP_STEP, language_code
 
 IGNORE_INDEX = -100
 #: The last timestamp token's time (the window's end).
@@ -60,17 +60,6 @@ def _language_token(special: SpecialTokens, language: str) -> int:
     if key not in special.lang_to_id:
         raise ConfigError(f"language={language!r} is not known to this model (e.g. en, de, fr)")
     return special.lang_to_id[key]
-
-
-def language_code(language: str) -> str:
-    """Whisper's code of a manifest's language: ``de``, ``de-DE``, ``de_AT``, ``<|de|>``, ``German``
-    all give ``de`` (names as Whisper spells them; an unknown value is returned lowercased)."""
-    from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE
-
-    value = language.strip().lower().removeprefix("<|").removesuffix("|>")
-    if value in TO_LANGUAGE_CODE:
-        return str(TO_LANGUAGE_CODE[value])
-    return value.replace("_", "-").split("-")[0]
 
 
 def clip_prompts(special: SpecialTokens, languages: Sequence[str | None], ids: Sequence[str], default: str | None,

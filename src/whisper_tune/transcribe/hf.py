@@ -175,10 +175,13 @@ def transcribe_clip_contexts(
     options: DecodeOptions = DecodeOptions(),
     batch_size: int = 8,
     sources: Sequence[str] | None = None,
+    languages: Sequence[str | None] | None = None,
 ) -> list[Transcript]:
     """Like :func:`transcribe_arrays`, with its own encoder context per clip.
 
     Clips with the same context are batched together (the encoder length must match).
+    ``languages`` gives each clip of a multilingual model its own language (Whisper codes;
+    None: ``options.language``, else detected).
     """
     special = SpecialTokens.from_model(model)
     param = next(model.parameters())
@@ -193,7 +196,7 @@ def transcribe_clip_contexts(
     for group in groups:
         started = time.perf_counter()
         texts_tokens = _decode_group(model, processor, [clips[i] for i in group], contexts[group[0]],
-                                     options, special, param)
+                                     options, special, param, [languages[i] for i in group] if languages else None)
         elapsed = (time.perf_counter() - started) / len(group)
         for index, token_ids in zip(group, texts_tokens, strict=True):
             results[index] = Transcript(
@@ -208,16 +211,17 @@ def transcribe_clip_contexts(
     return [r for r in results if r is not None]
 
 
-def _decode_group(model, processor, clips, audio_ctx, options, special, param) -> list[list[int]]:
+def _decode_group(model, processor, clips, audio_ctx, options, special, param,
+                  clip_languages: Sequence[str | None] | None = None) -> list[list[int]]:
     features = log_mel_batch(processor, clips, param.device, param.dtype)
     states = encode(model, features, audio_ctx)
     special = decoding_special(special, options)
     context = prompt_context(processor, options.prompt)
     languages: list[int | None] = [None] * len(clips)
     if special.multilingual:
-        detected = ([special.language_token(options.language)] * len(clips) if options.language
-                    else detect_language(model, states, special))
-        languages = list(detected)
+        wanted = [language or options.language for language in (clip_languages or [None] * len(clips))]
+        detected = detect_language(model, states, special) if not all(wanted) else [None] * len(clips)
+        languages = [special.language_token(w) if w else d for w, d in zip(wanted, detected, strict=True)]
     if options.beam_size > 1 or options.whisper_cpp_rules:
         return [_beam_decode(model, states[i : i + 1], context + special.prompt(languages[i], options.task),
                              options, special) for i in range(len(clips))]

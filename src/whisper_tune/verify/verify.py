@@ -8,9 +8,10 @@ In order, stopping at the first failure with a clear reason (never a crash of ou
 2. whisper.cpp loads the file and decodes every clip, in a child process with a time limit;
 3. the reference model decodes the same clips the same way (greedy, no fallback, no
    timestamps, same language, task, token cap and suppressed tokens). The language is the
-   one asked for, else the one the reference's ``generation_config.json`` forces (a
-   fine-tune in one language saves it there; transformers' ``generate()`` decodes in it
-   too), else each decoder detects it;
+   one asked for, else each clip's own from the manifest's language column (a mixed-language
+   manifest decodes each clip as it was trained), else the one the reference's
+   ``generation_config.json`` forces (a fine-tune in one language saves it there;
+   transformers' ``generate()`` decodes in it too), else each decoder detects it;
 4. verdict: the WER difference (whisper.cpp - reference, both against the transcripts; or
    whisper.cpp against the reference's output when there are no transcripts) is at most
    ``max_wer_delta``.
@@ -33,7 +34,14 @@ from typing import Any
 from whisper_tune.audio import load_audio
 from whisper_tune.errors import DataError, ExportError, FormatError, ModelSourceError
 from whisper_tune.evaluation.contexts import FUTO_DEPLOYED, SHORT_AUDIO_SWEEP, contexts_for
-from whisper_tune.evaluation.eval import EvalClip, decode_hf, decode_whispercpp, load_clips
+from whisper_tune.evaluation.eval import (
+    EvalClip,
+    decode_hf,
+    decode_languages,
+    decode_whispercpp,
+    load_clips,
+    with_decode_languages,
+)
 from whisper_tune.evaluation.loops import detect_loop
 from whisper_tune.evaluation.metrics import ErrorCounts, corpus_errors, word_errors
 from whisper_tune.export.exporter import hparams_from_config
@@ -43,7 +51,7 @@ from whisper_tune.formats.ggml import read_ggml, validate_ggml
 from whisper_tune.markdown import markdown_cell
 from whisper_tune.models import load_model, load_processor, resolve_model
 from whisper_tune.transcribe.types import DecodeOptions, Transcript
-from whisper_tune.whisper_constants import family_name
+from whisper_tune.whisper_constants import family_name, language_code
 from whisper_tune.whispercpp import WhisperCppRunError, default_threads
 from whisper_tune.whispercpp.runner import PendingTranscripts, start_transcribe_ggml, usable_cpus
 
@@ -323,7 +331,7 @@ def _compare_all(jobs: list[_Job], reference_spec: Any, clips: list[EvalClip], o
 
     model = hf_model if hf_model is not None else load_model(reference_spec)
     processor = hf_processor if hf_processor is not None else load_processor(reference_spec)
-    options = decoding_language(options, model.generation_config, jobs[0].report)
+    options, clips = decoding_language(options, model.generation_config, jobs[0].report, clips)
     for job in jobs:  # one language for every file; each report records it and its source
         job.report.language = jobs[0].report.language
         # The encoder's context: the full 30 s unless options.audio_ctx shortens it (both decoders).
@@ -337,7 +345,7 @@ def _compare_all(jobs: list[_Job], reference_spec: Any, clips: list[EvalClip], o
         busy = threads * min(at_once, len(jobs))
         with torch_threads(max(1, usable_cpus() - busy)):
             model_out = decode_hf(model, processor, [c.audio for c in clips], [options.audio_ctx] * len(clips),
-                                  options, sources=[c.id for c in clips])
+                                  options, sources=[c.id for c in clips], languages=decode_languages(clips))
         for index, job in enumerate(jobs):
             decoded, error = _collect(job)
             if index + at_once < len(jobs):  # a worker's cores are free: start the next file
@@ -356,10 +364,12 @@ def _start(job: _Job, clips: list[EvalClip], options: DecodeOptions, timeout: fl
     contexts = [ctx for label in job.labels
                 for ctx in ([options.audio_ctx] * len(arrays) if label == "full" else contexts_for(arrays, label))]
     job.report.stage = "whisper.cpp"
+    languages = decode_languages(clips)
     job.pending = start_transcribe_ggml(
         job.path, arrays * len(job.labels), options, contexts,
         timeout * len(job.labels) if timeout is not None else None, [c.id for c in clips] * len(job.labels),
-        suppress_tokens=suppress, n_threads=job.report.threads)
+        suppress_tokens=suppress, n_threads=job.report.threads,
+        languages=languages * len(job.labels) if languages is not None else None)
     running.callback(job.pending.cancel)  # an error or Ctrl-C elsewhere leaves no worker behind
 
 
@@ -404,28 +414,36 @@ def _judge(job: _Job, clips: list[EvalClip], options: DecodeOptions, timeout: fl
         _short_audio(job.path, clips, options, timeout, suppress, ggml_out, report, sweep or None)
 
 
-def decoding_language(options: DecodeOptions, generation_config: Any, report: VerifyReport) -> DecodeOptions:
-    """``options`` with the language to decode in (see the module's docstring); ``report``
-    records it and its source. Both decoders get the same one: left to each, two decoders
-    may detect different languages on a short or unclear clip and then differ in every token.
+def decoding_language(options: DecodeOptions, generation_config: Any, report: VerifyReport,
+                      clips: Sequence[EvalClip] = ()) -> tuple[DecodeOptions, list[EvalClip]]:
+    """``options`` with the language to decode in and ``clips`` with each one's own (see the
+    module's docstring); ``report`` records the choice and its source. Both decoders get the
+    same language for a clip: left to each, two decoders may detect different languages on a
+    short or unclear clip and then differ in every token.
     """
     multilingual = bool(getattr(generation_config, "is_multilingual", False)
                         or getattr(generation_config, "lang_to_id", None))
     if not multilingual:
         report.language = "en (English-only model)"
-        return options
+        return options, list(clips)
     if options.language:
         report.language = f"{options.language} (given)"
-        return options
+        return options, list(clips)
     configured = getattr(generation_config, "language", None)
-    if configured:
-        from whisper_tune.training.labels import language_code  # imports torch: not at module level
-
-        code = language_code(str(configured))
+    code = language_code(str(configured)) if configured else None
+    per_clip, described = with_decode_languages(clips, options, True, default=code)
+    if described is not None:
+        unnamed = sum(not clip.language for clip in clips)
+        fallback = f"; {unnamed} clip(s) without one: {code} (the reference's generation_config.json)" if (
+            unnamed and code) else ""
+        report.language = described + fallback
+        return options, per_clip
+    if code:
         report.language = f"{code} (the reference's generation_config.json)"
-        return replace(options, language=code)
-    report.language = "detected by each decoder (none given, none in the reference's generation_config.json)"
-    return options
+        return replace(options, language=code), per_clip
+    report.language = "detected by each decoder (none given, none in the manifest or the reference's " \
+                      "generation_config.json)"
+    return options, per_clip
 
 
 def _decode_full_alone(job: _Job, clips: list[EvalClip], options: DecodeOptions, timeout: float | None,
@@ -433,7 +451,7 @@ def _decode_full_alone(job: _Job, clips: list[EvalClip], options: DecodeOptions,
     try:
         return {"full": decode_whispercpp(job.path, [c.audio for c in clips], [options.audio_ctx] * len(clips), options,
                                           timeout=timeout, sources=[c.id for c in clips], suppress_tokens=suppress,
-                                          n_threads=job.report.threads)}, None
+                                          n_threads=job.report.threads, languages=decode_languages(clips))}, None
     except WhisperCppRunError as exc:
         return None, exc
 
@@ -482,7 +500,7 @@ def _short_audio(path: Path, clips: list[EvalClip], options: DecodeOptions, time
         try:
             out = decoded[label] if decoded else decode_whispercpp(
                 path, arrays, contexts_for(arrays, label), options, timeout=timeout, suppress_tokens=suppress,
-                n_threads=report.threads)
+                n_threads=report.threads, languages=decode_languages(clips))
         except WhisperCppRunError as exc:
             report.short_audio_safe = False
             report.short_audio_reason = f"whisper.cpp failed at audio_ctx {label}: {exc}"

@@ -164,6 +164,7 @@ def transcribe_ggml(
     flash_attn: bool = False,
     runtime: Runtime | None = None,
     no_timestamps: Sequence[bool] | None = None,
+    languages: Sequence[str | None] | None = None,
 ) -> list[Transcript]:
     """Decode 16 kHz mono float32 ``clips`` with the GGML file in one whisper.cpp process.
 
@@ -174,14 +175,15 @@ def transcribe_ggml(
     flash attention (see the module docs for why it is off). ``runtime`` picks the whisper.cpp
     build (default: the current one); a runtime without ``suppress_regex`` suppresses only
     what ``suppress_nst`` covers. ``no_timestamps`` gives each clip whisper.cpp's no_timestamps
-    flag (default: on for all). ``n_threads`` defaults to :func:`default_threads` (results
+    flag (default: on for all). ``languages`` gives each clip its own language (None: that
+    clip uses ``options.language``). ``n_threads`` defaults to :func:`default_threads` (results
     depend on it). ``timeout`` bounds
     the whole run (default: 60 s + 30 s per clip). Raises :class:`WhisperCppRunError` on a
     crash, abort, hang or failed load.
     """
     return start_transcribe_ggml(model_path, clips, options, contexts, timeout, sources,
                                  suppress_tokens=suppress_tokens, n_threads=n_threads, flash_attn=flash_attn,
-                                 runtime=runtime, no_timestamps=no_timestamps).result()
+                                 runtime=runtime, no_timestamps=no_timestamps, languages=languages).result()
 
 
 def start_transcribe_ggml(
@@ -197,6 +199,7 @@ def start_transcribe_ggml(
     flash_attn: bool = False,
     runtime: Runtime | None = None,
     no_timestamps: Sequence[bool] | None = None,
+    languages: Sequence[str | None] | None = None,
 ) -> PendingTranscripts:
     """:func:`transcribe_ggml` in the background: the worker starts now, and the returned
     object's ``result()`` waits for it (``cancel()`` kills it). The caller can do other work
@@ -209,6 +212,8 @@ def start_transcribe_ggml(
     contexts = list(contexts) if contexts is not None else [options.audio_ctx] * len(clips)
     if len(contexts) != len(clips):
         raise WhisperCppError(f"{len(contexts)} audio contexts given for {len(clips)} clips; give one per clip")
+    if languages is not None and len(languages) != len(clips):
+        raise WhisperCppError(f"{len(languages)} languages given for {len(clips)} clips; give one per clip")
     if sources is not None and len(sources) != len(clips):
         raise WhisperCppError(f"{len(sources)} source names given for {len(clips)} clips; give one per clip")
     names = list(sources) if sources is not None else [str(i) for i in range(len(clips))]
@@ -231,6 +236,7 @@ def start_transcribe_ggml(
         "suppress_regex": plan["regex"] if runtime.suppress_regex else None,
         "flash_attn": bool(flash_attn),
         "no_timestamps": [True] * len(clips) if no_timestamps is None else [bool(v) for v in no_timestamps],
+        "languages": None if languages is None else [lang or options.language for lang in languages],
         **_threshold_request(options),
     }
     limit = timeout if timeout is not None else LOAD_SECONDS + SECONDS_PER_CLIP * len(clips)

@@ -17,6 +17,7 @@ Protocol (all files in JOB_DIR):
 - ``request.json``: ``model`` (absolute path), ``mode`` ("probe" or "decode"), ``n_threads``,
   ``language``, ``task``, ``beam_size``, ``max_tokens`` (whisper.cpp's own value),
   ``contexts`` (audio_ctx per clip, 0 = full), ``no_timestamps`` (one bool per clip),
+  ``languages`` (optional, one per clip, each replacing ``language`` for its clip),
   ``suppress_nst``, ``suppress_regex``, ``suppress_blank``, ``prompt``, ``entropy_thold``,
   ``logprob_thold``, ``no_speech_thold``, ``temperature_inc``, ``flash_attn``;
 - ``clips.npz``: float32 16 kHz mono arrays ``clip_0`` ... (decode mode);
@@ -69,6 +70,7 @@ def main(argv: list[str]) -> int:
             clips = [np.ascontiguousarray(archive[f"clip_{i}"], dtype=np.float32)
                      for i in range(len(request["contexts"]))]
         no_timestamps = request.get("no_timestamps") or [True] * len(clips)
+        languages = request.get("languages") or [request.get("language")] * len(clips)
         # Beam search (1.8.5 and 1.5 alike) leaves state in the context that changes the next
         # call's beams, and the first call after loading differs from every later one (measured:
         # a 1.5-s clip loops as the first call and comes out clean after another clip; on the
@@ -83,9 +85,10 @@ def main(argv: list[str]) -> int:
                 pw.whisper_free(ctx)
                 ctx = _load(pw, request)
             _emit(out, {"event": "start", "index": index})
+            clip_request = {**request, "language": languages[index]}
             if beam_search:
-                _decode(pw, ctx, clip, audio_ctx, bool(no_timestamps[index]), request)  # settles the state
-            record = _decode(pw, ctx, clip, audio_ctx, bool(no_timestamps[index]), request)
+                _decode(pw, ctx, clip, audio_ctx, bool(no_timestamps[index]), clip_request)  # settles the state
+            record = _decode(pw, ctx, clip, audio_ctx, bool(no_timestamps[index]), clip_request)
             if record is None:
                 return EXIT_DECODE_FAILED
             _emit(out, {"event": "clip", "index": index, **record})
