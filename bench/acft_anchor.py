@@ -33,6 +33,7 @@ import math
 import os
 import platform
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -52,8 +53,10 @@ def demo_manifest(split: str, limit: int, path: Path) -> Path:
     clips = sorted(demo_split_dir(split).glob("*.ogg"))[:limit]
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["audio", "text"])
-        writer.writerows([str(c), c.with_suffix(".txt").read_text(encoding="utf-8").strip()] for c in clips)
+        # An explicit id (the file name): ACFT draws each clip's contexts from (seed, epoch, id),
+        # and the default id is the audio path, which would tie the run to where the checkout is.
+        writer.writerow(["id", "audio", "text"])
+        writer.writerows([c.stem, str(c), c.with_suffix(".txt").read_text(encoding="utf-8").strip()] for c in clips)
     return path
 
 
@@ -235,7 +238,11 @@ def main() -> int:
     parser.add_argument("--ours-set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override of ours' ACFT config, e.g. context.full_weight=0 (FUTO's loop trains "
                              "no full-context steps); repeatable")
-    parser.add_argument("--wer", action="store_true", help="whisper.cpp WER of both results (../shared)")
+    parser.add_argument("--ours-seeds", default="0", metavar="S,S,...",
+                        help="ours' seeds (batch order and context draws), one run each against the same anchor: "
+                             "with 64 clips the seed moves the step that reaches the target by a factor of two")
+    parser.add_argument("--wer", action="store_true", help="whisper.cpp WER of both results (../shared; ours: the "
+                        "first seed)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -260,31 +267,41 @@ def main() -> int:
     anchor = run_anchor(spec, train, held_out, args.anchor_steps, args.eval_every, device)
     print(f"anchor: {json.dumps(anchor['curve'])}; load average {os.getloadavg()[0]:.1f}", flush=True)
     ours_eval_every = args.ours_eval_every or max(1, args.eval_every // 8)
-    ours = run_ours(spec, train_csv, held_out, args.ours_steps, ours_eval_every, args, workdir / "ours")
-    ours["curve"].insert(0, anchor["curve"][0])  # the same starting model, scored the same way
-    print(f"ours: {json.dumps(ours['curve'])}; load average {os.getloadavg()[0]:.1f}", flush=True)
     target = anchor["curve"][-1][2]
-    anchor_s, ours_s = seconds_to(anchor["curve"], target), seconds_to(ours["curve"], target)
+    anchor_s = seconds_to(anchor["curve"], target)
+    runs: dict[str, dict] = {}
+    for seed in [int(value) for value in args.ours_seeds.split(",")]:
+        opts = argparse.Namespace(**{**vars(args), "ours_set": [*args.ours_set, f"seed={seed}"]})
+        run = run_ours(spec, train_csv, held_out, args.ours_steps, ours_eval_every, opts, workdir / f"ours-{seed}")
+        run["curve"].insert(0, anchor["curve"][0])  # the same starting model, scored the same way
+        runs[f"seed {seed}"] = run
+        print(f"ours, seed {seed}: {json.dumps(run['curve'])}; load average {os.getloadavg()[0]:.1f}", flush=True)
     print()
-    print("| run | steps x clips | start loss | final loss | training s | s to the anchor's final loss |")
-    print("|---|---|---|---|---|---|")
-    for name, run, batch in (("FUTO's loop (anchor)", anchor, 1), ("whisper-tune acft", ours, 8)):
+    print("| run | steps x clips | start loss | final loss | training s | s to the anchor's final loss | x faster |")
+    print("|---|---|---|---|---|---|---|")
+    named = [("FUTO's loop (anchor)", anchor, 1)] + [(f"whisper-tune acft, {k}", r, 8) for k, r in runs.items()]
+    ratios = []
+    for name, run, batch in named:
         curve = run["curve"]
         reach = seconds_to(curve, target)
+        ratio = anchor_s / reach if anchor_s is not None and reach else None
+        ratios += [ratio] if run is not anchor and ratio is not None else []
         print(f"| {name} | {curve[-1][0]} x {batch} | {curve[0][2]:.4f} | {curve[-1][2]:.4f} | {curve[-1][1]:.1f} | "
-              f"{'not reached' if reach is None else f'{reach:.1f}'} |")
-    if anchor_s is not None and ours_s:
-        print(f"\nwhisper-tune reaches the anchor's final held-out loss {anchor_s / ours_s:.1f}x faster")
+              f"{'not reached' if reach is None else f'{reach:.1f}'} | {'' if ratio is None else f'{ratio:.1f}'} |")
+    if len(ratios) == len(runs):
+        print(f"\nwhisper-tune reaches the anchor's final held-out loss {statistics.median(ratios):.1f}x faster "
+              f"(median of {len(ratios)} seed(s); {min(ratios):.1f}-{max(ratios):.1f}x)")
     else:
-        print("\nwhisper-tune did not reach the anchor's final loss: raise --ours-steps")
+        print("\nwhisper-tune did not reach the anchor's final loss with every seed: raise --ours-steps")
+    first = next(iter(runs.values()))
     wer = {}
     if args.wer:
-        runs = (("anchor", anchor), ("ours", ours))
-        wer = {name: whispercpp_wer(run["model"], spec, workdir / name) for name, run in runs}
+        wer = {name: whispercpp_wer(run["model"], spec, workdir / name) for name, run in (("anchor", anchor),
+                                                                                         ("ours", first))}
         print(f"whisper.cpp WER on ../shared/audio/real (f16): {json.dumps(wer)}")
     if args.json:
         Path(args.json).write_text(json.dumps({"device": args.device, "model": args.model, "anchor": anchor["curve"],
-                                               "ours": ours["curve"], "wer": wer}, indent=1))
+                                               "ours": {k: r["curve"] for k, r in runs.items()}, "wer": wer}, indent=1))
     return 0
 
 
