@@ -92,7 +92,8 @@ class RecordCommand:
         )
         self.stderr_lines: queue.Queue[str] = queue.Queue()
         self.stderr_text: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
         self.url = self._wait_for_url()
 
     def _pump(self) -> None:
@@ -117,8 +118,15 @@ class RecordCommand:
         pytest.fail(f"`whisper-tune record` gave no page address: {''.join(self.stderr_text)}")
 
     def finish(self) -> str:
-        """Wait for the command to end (after the page's Finish); its stdout."""
-        stdout, _ = self.process.communicate(timeout=WAIT_S)
+        """Wait for the command to end (after the page's Finish); its stdout.
+
+        Not ``communicate()``: it would read and close stderr under the pump thread. stdout
+        carries only the result (far less than a pipe's buffer), so waiting first is safe.
+        """
+        assert self.process.stdout is not None
+        self.process.wait(timeout=WAIT_S)
+        stdout = self.process.stdout.read()
+        self._pump_thread.join(timeout=WAIT_S)  # every stderr line is queued
         while not self.stderr_lines.empty():
             self.stderr_text.append(self.stderr_lines.get())
         assert self.process.returncode == 0, "".join(self.stderr_text)
