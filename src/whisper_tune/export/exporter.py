@@ -112,10 +112,12 @@ def export_ggml(
     ``whisper_cpp_dir``/models/ under whisper.cpp's name (``ggml-<name>[-<dtype>].bin``);
     ``name`` replaces the derived model name and ``futo`` names the file as FUTO names its
     own (``tiny_en_acft_q8_0.bin``). ``adapter`` is merged into the model first; an adapter
-    spec is merged into its own base. ``durable=False`` does not fsync the GGML file (nor
-    start its write-back early): faster for large models, and an interrupted run still
-    leaves no half file, but a power loss or OS crash right after the export could leave an
-    incomplete one (see :func:`~whisper_tune.fileio.atomic_open`). Returns an :class:`ExportResult`; raises
+    spec is merged into its own base. The data is written past the page cache where the
+    file system allows (:func:`~whisper_tune.bulk_output.bulk_writer`); ``durable=False``
+    skips the final fsync, which then saves little, and elsewhere leaves the data in the
+    cache: an interrupted run still leaves no half file, but a power loss or OS crash right
+    after the export could leave an incomplete one (see
+    :func:`~whisper_tune.fileio.atomic_open`). Returns an :class:`ExportResult`; raises
     :class:`ExportError` (or ``ModelSourceError``) with what to change when the model
     cannot be represented faithfully.
     """
