@@ -101,3 +101,14 @@ def test_the_cli_says_so_and_exits_2_when_15_cannot_be_installed(tmp_path, embed
     assert done.returncode == 2
     assert "cannot install the whisper.cpp 1.5 runtime" in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_a_cache_folder_that_cannot_be_created_is_a_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be\n")
+    monkeypatch.setenv("WHISPER_TUNE_CACHE", str(blocker / "cache"))
+    with pytest.raises(RuntimeUnavailable, match=r"cannot install the whisper\.cpp 1\.5 runtime "
+                       r"\(pywhispercpp==1\.2\.0\) in .*not-a-folder.*: its folder cannot be created "
+                       r"\(Not a directory: .*\).*WHISPER_TUNE_CACHE"):
+        runtime_15()
+    assert blocker.read_text() == "a file where the cache folder should be\n"

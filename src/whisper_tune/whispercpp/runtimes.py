@@ -115,8 +115,13 @@ def _ready(folder: Path) -> bool:
 
 def _create(folder: Path) -> None:
     """Build the environment next to its final place and rename it there when it works."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(folder.parent / f"{folder.name}.lock", "w")  # noqa: SIM115 (held for the whole build)
+    except OSError as exc:
+        raise _cannot_install(folder, f"its folder cannot be created ({exc.strerror or exc}: {exc.filename})",
+                              "set WHISPER_TUNE_CACHE to a writable folder") from exc
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be creating it right now
         if _ready(folder):
             return
@@ -124,16 +129,38 @@ def _create(folder: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         log.info("creating the whisper.cpp 1.5 runtime (%s) in %s", BINDING_15, folder)
         try:
-            venv.EnvBuilder(with_pip=True, symlinks=True).create(staging)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise RuntimeUnavailable(f"cannot create a virtual environment for the whisper.cpp 1.5 runtime in "
-                                     f"{staging}: {exc}") from exc
-        _pip_install(staging, [BINDING_15, "numpy"])
-        _check_import(staging)
-        (staging / _MARKER).write_text(BINDING_15 + "\n", encoding="utf-8")
+            _make_environment(staging, folder)
+            _pip_install(staging, [BINDING_15, "numpy"])
+            _check_import(staging)
+            (staging / _MARKER).write_text(BINDING_15 + "\n", encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # never leave a half-made environment behind
+            raise
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
+
+
+def _make_environment(staging: Path, folder: Path) -> None:
+    """A virtual environment with pip (ensurepip); its own output becomes the error's reason."""
+    try:
+        venv.EnvBuilder(with_pip=True, symlinks=True).create(staging)
+    except subprocess.CalledProcessError as exc:  # ensurepip failed; it printed why into exc.output
+        said = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else str(exc.output or "")
+        reason = " | ".join(_last_lines(said)) or f"exit status {exc.returncode}"
+        raise _cannot_install(folder, f"installing pip into its virtual environment failed ({reason})",
+                              f"check the free space in {folder.parent}") from exc
+    except OSError as exc:
+        raise _cannot_install(folder, f"its virtual environment cannot be created ({exc})",
+                              f"check the free space and permissions in {folder.parent}") from exc
+
+
+def _cannot_install(folder: Path, reason: str, fix: str) -> RuntimeUnavailable:
+    return RuntimeUnavailable(f"cannot install the whisper.cpp 1.5 runtime ({BINDING_15}) in {folder}: {reason}; "
+                              f"{fix}, or use --runtime current to run without it")
+
+
+def _last_lines(text: str, count: int = 2) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()][-count:]
 
 
 def _pip_install(env: Path, packages: list[str]) -> None:
@@ -142,12 +169,10 @@ def _pip_install(env: Path, packages: list[str]) -> None:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_SECONDS, check=False)
     except subprocess.TimeoutExpired as exc:
-        shutil.rmtree(env, ignore_errors=True)
         raise RuntimeUnavailable(f"installing {' '.join(packages)} took more than {INSTALL_SECONDS:.0f} s; "
                                  "check the connection to the package registry") from exc
     if done.returncode != 0:
-        shutil.rmtree(env, ignore_errors=True)
-        said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()][-2:]
+        said = _last_lines(done.stderr or done.stdout)
         raise RuntimeUnavailable(
             f"cannot install the whisper.cpp 1.5 runtime ({' '.join(packages)}) with pip: "
             f"{' | '.join(said) or 'no output'}. It needs the package registry (PyPI) once, and a Python "
@@ -159,6 +184,5 @@ def _check_import(env: Path) -> None:
     done = subprocess.run([str(env / "bin" / "python"), "-c", "import _pywhispercpp"], capture_output=True,
                           text=True, timeout=120, check=False)
     if done.returncode != 0:
-        shutil.rmtree(env, ignore_errors=True)
         raise RuntimeUnavailable(f"the whisper.cpp 1.5 runtime was installed but does not import: "
                                  f"{done.stderr.strip().splitlines()[-1:] or done.returncode}")
