@@ -214,3 +214,23 @@ def test_cloud_parameters_are_shown_as_train_options():
     train = command_parser(parser, parser.parse_args(["train", "--cloud", "modal"]))
     message = "`provider` aws: only modal; `gpu` X1; `timeout_seconds` 30 s"
     assert in_cli_terms(message, train) == "--cloud aws: only modal; --gpu X1; --timeout 30 s"
+
+
+def test_logs_follow_stderr_when_it_is_swapped_and_the_old_one_closed(monkeypatch):
+    """In-process callers (tests, notebooks) replace sys.stderr and close the old one; logging
+    must go to the current stream instead of raising "I/O operation on closed file"."""
+    import io
+    import logging
+
+    from whisper_tune.cli.main import configure_logging
+
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging(verbose=0, quiet=False)
+    logger = logging.getLogger("whisper_tune.some_module")
+    logger.info("one")
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    logger.info("two")
+    logger.warning("three")
+    assert second.getvalue() == "two\nwarning: three\n"

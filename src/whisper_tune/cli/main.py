@@ -11,7 +11,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from whisper_tune import __version__
 from whisper_tune.errors import WhisperTuneError
@@ -135,9 +135,24 @@ def _log_handler(show_path: bool) -> logging.Handler:
                                    markup=False, rich_tracebacks=False)
         rich_handler.setFormatter(logging.Formatter("%(message)s"))
         return rich_handler
-    handler = logging.StreamHandler(sys.stderr)  # a file or a pipe: one line per record, unwrapped
+    handler = _StderrHandler()  # a file or a pipe: one line per record, unwrapped
     handler.setFormatter(_PlainFormatter())
     return handler
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record is emitted, not as it was when created.
+
+    A caller that swaps ``sys.stderr`` (a test's capture, a notebook) and closes its stream
+    later would otherwise leave the handler writing into a closed file.
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
 
 
 class _PlainFormatter(logging.Formatter):
