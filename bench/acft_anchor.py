@@ -35,12 +35,11 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shapes import MODELS, attention_of, model_spec
+from shapes import MODELS, attention_of, model_spec, scratch_dir
 
 SHARED_REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "audio" / "real"
 
@@ -251,7 +250,7 @@ def main() -> int:
     from whisper_tune.models import load_model, load_processor
 
     device = torch.device(args.device)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-acft-anchor-"))
+    workdir = scratch_dir("bench-acft-anchor-")
     spec = model_spec(args.model, workdir)
     processor = load_processor(spec)
     reference = load_model(spec, device=device).eval()

@@ -17,12 +17,11 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shapes import MODELS, attention_of, model_spec
+from shapes import MODELS, attention_of, model_spec, scratch_dir
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 
@@ -58,7 +57,7 @@ def main() -> int:
     from whisper_tune.transcribe.types import DecodeOptions
     from whisper_tune.whispercpp import aligned_options
 
-    spec = model_spec(args.model, Path(tempfile.mkdtemp(prefix="bench-decode-")))
+    spec = model_spec(args.model, scratch_dir("bench-decode-"))
     model = load_model(spec, dtype=getattr(torch, args.dtype), device=args.device)
     processor = load_processor(spec)
     options = aligned_options(DecodeOptions(), int(model.config.max_target_positions))

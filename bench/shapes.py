@@ -9,7 +9,9 @@ size; its WER means nothing (use tiny.en for WER).
 
 from __future__ import annotations
 
+import atexit
 import shutil
+import tempfile
 from pathlib import Path
 
 MODELS = ("tiny.en", "base-shaped")
@@ -18,6 +20,14 @@ BASE_EN_SHAPE = {"d_model": 512, "encoder_layers": 6, "decoder_layers": 6, "enco
 COPIED_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "added_tokens.json", "normalizer.json",
                 "special_tokens_map.json", "tokenizer_config.json", "generation_config.json",
                 "preprocessor_config.json")
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new temporary folder, removed when the benchmark exits (checkpoints and exported
+    files run to gigabytes; a benchmark must not leave them behind)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def model_spec(name: str, workdir: Path) -> str:

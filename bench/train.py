@@ -31,12 +31,11 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shapes import MODELS, model_spec
+from shapes import MODELS, model_spec, scratch_dir
 
 VARIANTS = {
     # name: (kind, method, extra overrides for ours)
@@ -227,7 +226,7 @@ def main() -> int:
         args.model_spec = model_spec(args.model, Path(args.workdir))
         child(args.child, Path(args.workdir), args)
         return 0
-    workdir = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    workdir = scratch_dir("bench-train-")
     args.model_spec = model_spec(args.model, workdir)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, device {args.device}"
           f"{' (' + gpu_name() + ')' if args.device == 'cuda' else ''}; load average before: {os.getloadavg()[0]:.1f}")

@@ -20,9 +20,10 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from shapes import scratch_dir
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -74,7 +75,7 @@ def main() -> int:
         files_json, heldout, out = args.child
         print(json.dumps(stage(args.model, json.loads(files_json), heldout, Path(out))))
         return 0
-    workdir = Path(tempfile.mkdtemp(prefix="bench-verify-"))
+    workdir = scratch_dir("bench-verify-")
     files, heldout = prepare(args.model, workdir)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; model {args.model}")
     versions = {"this checkout": SRC, **({"compared": Path(args.compare_with)} if args.compare_with else {})}
