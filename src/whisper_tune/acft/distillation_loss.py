@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from whisper_tune.errors import ConfigError, TrainingError
+from whisper_tune.models.attention import training_attention
 from whisper_tune.models.short_encoder import encode_short
 from whisper_tune.transcribe.hf import SpecialTokens
 from whisper_tune.whisper_constants import FULL_AUDIO_CTX, language_code
@@ -134,7 +135,7 @@ def collate(items: Sequence[dict[str, Any]], n_ctx: int, pad_id: int) -> AcftBat
 
 def decoder_states(model: nn.Module, tokens: torch.Tensor, encoder_states: torch.Tensor) -> torch.Tensor:
     """All decoder hidden states stacked: ``[batch, decoder_layers + 1, T, d_model]``."""
-    out = _decoder_of(model)(input_ids=tokens, encoder_hidden_states=encoder_states,
+    out = decoder_of(model)(input_ids=tokens, encoder_hidden_states=encoder_states,
                              output_hidden_states=True, use_cache=False)
     return torch.stack(out.hidden_states, dim=1)
 
@@ -189,11 +190,12 @@ class AcftDistillationLoss:
         # model: a Whisper model or a PEFT wrapper of one (Any: its submodules are reached by name)
         param = next(p for p in model.parameters())
         features = batch.features.to(param.device)
-        if batch.n_ctx >= FULL_AUDIO_CTX:
-            encoded = model.get_encoder()(features.to(param.dtype)).last_hidden_state
-        else:
-            encoded = encode_short(model, features, batch.n_ctx)
-        return decoder_states(model, batch.tokens.to(param.device), encoded)
+        with training_attention(model, param.device, batch.n_ctx):
+            if batch.n_ctx >= FULL_AUDIO_CTX:
+                encoded = model.get_encoder()(features.to(param.dtype)).last_hidden_state
+            else:
+                encoded = encode_short(model, features, batch.n_ctx)
+            return decoder_states(model, batch.tokens.to(param.device), encoded)
 
     def loss(self, model: nn.Module, batch: AcftBatch) -> tuple[torch.Tensor, dict[str, float]]:
         """(MSE loss to back-propagate, metrics) for one batch."""
@@ -211,7 +213,8 @@ def _pad_states(rows: list[torch.Tensor], length: int) -> torch.Tensor:
     return out
 
 
-def _decoder_of(model: nn.Module) -> Any:
+def decoder_of(model: nn.Module) -> Any:
+    """The Whisper decoder of ``model`` (a Whisper model or a PEFT wrapper of one)."""
     # Any: the decoder's submodules are reached by name, which torch types as Tensor | Module.
     candidates: tuple[Any, ...] = (model, getattr(model, "base_model", None))
     for candidate in candidates:

@@ -38,7 +38,7 @@ from torch import nn
 
 from whisper_tune.acft.config import AcftConfig
 from whisper_tune.acft.context import ContextSampler
-from whisper_tune.acft.distillation_loss import AcftBatch, AcftDistillationLoss, ProbeTokenizer, collate
+from whisper_tune.acft.distillation_loss import AcftBatch, AcftDistillationLoss, ProbeTokenizer, collate, decoder_of
 from whisper_tune.config import dump_yaml
 from whisper_tune.data.dataset import SpeechDataset, length_grouped_batches
 from whisper_tune.data.features import FeatureCache
@@ -52,6 +52,7 @@ from whisper_tune.models.hf_folder import set_generation_prompt
 from whisper_tune.models.short_encoder import FUTO_OFFSET, clamp_audio_ctx
 from whisper_tune.training.adapters import apply_method, portable_spec
 from whisper_tune.training.labels import training_language
+from whisper_tune.training.lookup_gradient import LookupGradient
 from whisper_tune.training.loop import run_loop
 from whisper_tune.transcribe.hf import SpecialTokens
 from whisper_tune.whisper_constants import FULL_AUDIO_CTX, SAMPLE_RATE, SAMPLES_PER_POSITION
@@ -100,6 +101,7 @@ class AcftTask:
         self.config = config
         self.steps_done = 0
         self.skipped = 0
+        self.lookup_gradient: LookupGradient | None = None
 
     # --- TrainingTask protocol ---------------------------------------------------------------
 
@@ -122,6 +124,7 @@ class AcftTask:
                                       floor=cfg.context.floor, max_jitter=cfg.context.max_jitter, seed=cfg.seed)
         self.distillation = AcftDistillationLoss(reference, cache_reference=cfg.cache_reference)
         self.adapted = apply_method(model.train(), cfg.method, cfg.lora)
+        self._reuse_embedding_gradient(accelerator)
         return _Student(self.adapted.model, self.distillation)
 
     def batch_plan(self, epoch: int) -> list[list[int]]:
@@ -174,6 +177,13 @@ class AcftTask:
         }
 
     # --- helpers ------------------------------------------------------------------------------
+
+    def _reuse_embedding_gradient(self, accelerator: Any) -> None:
+        """The student's token embedding is only looked up here (no logits): on one CPU process
+        its gradient is built in one kept buffer (:mod:`whisper_tune.training.lookup_gradient`)."""
+        embedding = decoder_of(self.adapted.model).embed_tokens
+        if embedding.weight.requires_grad and self.device.type == "cpu" and accelerator.num_processes == 1:
+            self.lookup_gradient = LookupGradient(embedding)
 
     def _load_split(self, manifest: Path, name: str, limit: int = 0) -> _Split:
         rows = read_manifest(resolve_manifest(manifest))
