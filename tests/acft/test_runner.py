@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import torch
@@ -123,3 +124,23 @@ def test_shipped_configs_load(tmp_path):
     for file in sorted((repo / "configs").glob("acft_*.yaml")):
         config = load_acft_config(file)
         assert config.model and config.train_manifest is not None, file
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_the_student_is_set_up_as_configured(tmp_path, jfk_manifest, checkpointing):
+    """gradient_checkpointing reaches the student (not the frozen reference), and on one CPU
+    process the token embedding's gradient is built in one kept buffer."""
+    from accelerate import Accelerator
+
+    from whisper_tune.acft.runner import AcftTask
+
+    config = load_acft_config(None, [
+        "model=embedded:tiny.en", f"train_manifest={jfk_manifest}", f"output_dir={tmp_path}", "device=cpu",
+        f"gradient_checkpointing={str(checkpointing).lower()}"])
+    task = AcftTask(config)
+    task.setup(Accelerator(cpu=True))
+    student: Any = task.adapted.whisper
+    reference: Any = task.distillation.reference
+    assert student.is_activation_checkpointing is checkpointing
+    assert reference.is_activation_checkpointing is False
+    assert task.lookup_gradient is not None and student.model.decoder.embed_tokens.sparse

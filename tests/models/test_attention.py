@@ -81,3 +81,16 @@ def test_plain_attention_is_as_accurate_as_the_kernel_it_replaces(tiny):
     assert 0 < error(flash, exact) < 0.05
     assert error(plain, exact) < 2 * error(flash, exact)
     assert error(plain_grads, exact_grads) < 2 * error(flash_grads, exact_grads) + 1e-3
+
+
+def test_checkpointed_layers_keep_the_models_kernel(tiny_random_dir):
+    """A checkpointed layer runs its forward again in backward, after the block: both runs
+    must use the same kernel."""
+    from whisper_tune.models import load_model
+    from whisper_tune.training.activation_checkpointing import enable_gradient_checkpointing
+
+    model = load_model(str(tiny_random_dir)).train()
+    enable_gradient_checkpointing(model)
+    before = model.config._attn_implementation
+    with torch.autocast("cpu", dtype=torch.bfloat16), training_attention(model, CPU, 200):
+        assert model.config._attn_implementation == before

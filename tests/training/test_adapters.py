@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from whisper_tune.models import load_model
+from whisper_tune.training.activation_checkpointing import enable_gradient_checkpointing
 from whisper_tune.training.adapters import apply_method, save_trained, target_pattern, trainable_names
 from whisper_tune.training.config import LoraConfig
-from whisper_tune.training.recipe import WhisperLoss, enable_gradient_checkpointing
+from whisper_tune.training.recipe import WhisperLoss
 
 METHODS = ("lora", "dora", "pissa", "full")
 #: Saved-and-merged vs in-memory logits (float32; DoRA's merge renormalises, so a little looser).
@@ -117,3 +118,20 @@ def test_gradient_checkpointing_reaches_frozen_input_adapters(tiny_random_dir, t
     assert encoder_a and all(plain[n].abs().sum() > 0 for n in encoder_a)
     for name in plain:
         torch.testing.assert_close(checkpointed[name], plain[name], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_ctx, expected", [(40, "eager"), (1500, "sdpa")])
+def test_whisper_loss_trains_short_contexts_with_plain_attention_under_cpu_bf16(tiny_random_dir, n_ctx, expected):
+    """whisper_tune.models.attention: plain attention for short contexts under CPU bf16
+    autocast, the model's own kernel otherwise and after the step."""
+    whisper = _load(tiny_random_dir)
+    whisper.config._attn_implementation = "sdpa"
+    seen: list[str] = []
+    layer = whisper.model.decoder.layers[0].encoder_attn
+    layer.register_forward_pre_hook(lambda module, _args: seen.append(module.config._attn_implementation))
+    module = WhisperLoss(whisper, whisper).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = module(_batch(n_ctx))
+    loss.backward()
+    assert seen == [expected] and whisper.config._attn_implementation == "sdpa"
+    assert torch.isfinite(loss) and whisper.model.encoder.conv1.weight.grad is not None

@@ -50,6 +50,7 @@ from whisper_tune.merge import TOKENIZER_FILES
 from whisper_tune.models import load_model, load_processor, resolve_model
 from whisper_tune.models.hf_folder import set_generation_prompt
 from whisper_tune.models.short_encoder import FUTO_OFFSET, clamp_audio_ctx
+from whisper_tune.training.activation_checkpointing import enable_gradient_checkpointing
 from whisper_tune.training.adapters import apply_method, portable_spec
 from whisper_tune.training.labels import training_language
 from whisper_tune.training.lookup_gradient import LookupGradient
@@ -124,6 +125,8 @@ class AcftTask:
                                       floor=cfg.context.floor, max_jitter=cfg.context.max_jitter, seed=cfg.seed)
         self.distillation = AcftDistillationLoss(reference, cache_reference=cfg.cache_reference)
         self.adapted = apply_method(model.train(), cfg.method, cfg.lora)
+        if cfg.gradient_checkpointing:  # the student only: the reference runs without gradients
+            enable_gradient_checkpointing(self.adapted.whisper)
         self._reuse_embedding_gradient(accelerator)
         return _Student(self.adapted.model, self.distillation)
 

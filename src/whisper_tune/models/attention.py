@@ -53,7 +53,9 @@ def training_attention(model: Any, device: torch.device, positions: int) -> Iter
     transformers model reads the one ``config`` object it shares, at call time.
     """
     config = model.config
-    if not plain_attention_pays(device, positions) or config._attn_implementation == "eager":
+    # Checkpointed layers run their forward again during backward, after this block has
+    # ended: they must compute the same function both times, so they keep the model's kernel.
+    if _checkpointed(model) or not plain_attention_pays(device, positions) or config._attn_implementation == "eager":
         yield
         return
     before = config._attn_implementation
@@ -62,3 +64,12 @@ def training_attention(model: Any, device: torch.device, positions: int) -> Iter
         yield
     finally:
         config._attn_implementation = before
+
+
+def _checkpointed(model: Any) -> bool:
+    # transformers >= 5.2x names it is_activation_checkpointing and warns on the old name
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):
+        flag = getattr(model, name, None)
+        if flag is not None:
+            return bool(flag)
+    return False

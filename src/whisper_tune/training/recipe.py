@@ -29,8 +29,10 @@ from whisper_tune.errors import ConfigError
 from whisper_tune.evaluation.metrics import corpus_errors
 from whisper_tune.merge import merge_adapter
 from whisper_tune.models import load_model, load_processor, resolve_model
+from whisper_tune.models.attention import training_attention
 from whisper_tune.models.hf_folder import set_generation_prompt
 from whisper_tune.models.short_encoder import encode_short, futo_audio_ctx
+from whisper_tune.training.activation_checkpointing import enable_gradient_checkpointing
 from whisper_tune.training.adapters import apply_method, save_trained
 from whisper_tune.training.batching import BatchSettings, TrainingData
 from whisper_tune.training.config import TrainConfig
@@ -76,10 +78,11 @@ class WhisperLoss(nn.Module):
         return self._whisper[0]
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        states = self.encoder_states(batch)
-        decoder = self.whisper.model.decoder
-        hidden = decoder(input_ids=batch["decoder_input_ids"], encoder_hidden_states=states,
-                         use_cache=False).last_hidden_state
+        with training_attention(self.whisper, batch["decoder_input_ids"].device, batch["n_ctx"]):
+            states = self.encoder_states(batch)
+            decoder = self.whisper.model.decoder
+            hidden = decoder(input_ids=batch["decoder_input_ids"], encoder_hidden_states=states,
+                             use_cache=False).last_hidden_state
         # Only positions with a label reach the vocabulary projection (51k columns: the
         # costliest matrix product of a short clip's step), so padding costs no logits.
         real = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch["label_positions"])
@@ -102,30 +105,6 @@ class WhisperLoss(nn.Module):
         if n_ctx >= FULL_AUDIO_CTX:
             return self.whisper.model.encoder(features).last_hidden_state
         return encode_short(self.whisper, features, n_ctx)
-
-
-def enable_gradient_checkpointing(whisper: Any) -> None:
-    """Checkpoint every Whisper layer, with gradients still reaching frozen-input adapters.
-
-    Reentrant checkpointing only back-propagates into a segment whose input requires grad.
-    With a frozen model the inputs are the conv1 output (encoder) and the token embeddings
-    (decoder), and neither requires grad; ``enable_input_require_grads`` covers only the
-    token embeddings (Whisper's "input embeddings"), so a hook marks conv1's output too.
-    """
-    kwargs = {"use_reentrant": True}
-    enable = getattr(whisper, "activation_checkpointing_enable", None)  # transformers >= 5.2x
-    if enable is not None:
-        enable(activation_checkpointing_kwargs=kwargs)
-    else:
-        whisper.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-    whisper.config.use_cache = False
-
-    def require_grad(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
-        if torch.is_grad_enabled() and not output.requires_grad:
-            output.requires_grad_(True)
-
-    whisper.model.encoder.conv1.register_forward_hook(require_grad)
-    whisper.model.decoder.embed_tokens.register_forward_hook(require_grad)
 
 
 class FineTuneTask:
