@@ -187,7 +187,7 @@ def run_ours(spec: str, train_csv: Path, held_out: HeldOut, steps: int, eval_eve
         curve.append((state.step, seconds, held_out(task.adapted.model)))
 
     run_loop(task, config, on_step=on_step)
-    return {"curve": curve, "model": task.adapted.model}
+    return {"curve": curve, "model": task.adapted.model, "batch_size": config.batch_size}
 
 
 def seconds_to(curve: list[tuple[int, float, float]], target: float) -> float | None:
@@ -278,7 +278,8 @@ def main() -> int:
     print()
     print("| run | steps x clips | start loss | final loss | training s | s to the anchor's final loss | x faster |")
     print("|---|---|---|---|---|---|---|")
-    named = [("FUTO's loop (anchor)", anchor, 1)] + [(f"whisper-tune acft, {k}", r, 8) for k, r in runs.items()]
+    named = [("FUTO's loop (anchor)", anchor, 1)]
+    named += [(f"whisper-tune acft, {k}", r, r["batch_size"]) for k, r in runs.items()]
     ratios = []
     for name, run, batch in named:
         curve = run["curve"]

@@ -55,7 +55,7 @@ def training_attention(model: Any, device: torch.device, positions: int) -> Iter
     config = model.config
     # Checkpointed layers run their forward again during backward, after this block has
     # ended: they must compute the same function both times, so they keep the model's kernel.
-    if _checkpointed(model) or not plain_attention_pays(device, positions) or config._attn_implementation == "eager":
+    if not plain_attention_pays(device, positions) or config._attn_implementation == "eager" or _checkpointed(model):
         yield
         return
     before = config._attn_implementation
