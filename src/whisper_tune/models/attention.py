@@ -17,8 +17,10 @@ forward and backward, 8 clips, 6 heads of 64, one thread, 2-core AMD EPYC, torch
 In float32, plain attention is already slower at 300 positions (99 ms against 51 ms), so the
 switch is made only under bf16 autocast.
 
-Short-context steps (ACFT, whose student runs at the clip's own ``audio_ctx``) are where
-this pays. A step of ``bench/acft_anchor.py`` went from 0.55 s to 0.41 s (docs/BENCHMARKS.md).
+Short-context steps are where this pays: ACFT, whose student runs at the clip's own
+``audio_ctx``, and ``train``'s clip-context batches. Together with
+:mod:`whisper_tune.training.lookup_gradient`, an ACFT step of ``bench/acft_anchor.py``
+after its first epoch went from 0.51 s to 0.37 s (docs/ACFT.md).
 
 The scores are rounded to bf16 before the float32 softmax, as every other product under
 autocast is. Training tolerates that; evaluation and decoding keep the model's own kernel:
