@@ -134,20 +134,20 @@ def write_speed(folder: Path, nbytes: int) -> float:
     blocks = max(1, nbytes // block_bytes)
     target = folder / "write-speed.tmp"
     speeds = []
-    for direct in (False, True) if hasattr(os, "O_DIRECT") else (False,):
-        buffer = mmap.mmap(-1, block_bytes)  # page-aligned, as O_DIRECT needs
+    with mmap.mmap(-1, block_bytes) as buffer:  # page-aligned, as O_DIRECT needs
         buffer.write(os.urandom(block_bytes))
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_DIRECT if direct else 0)
-        started = time.perf_counter()
-        fd = os.open(target, flags, 0o644)
-        try:
-            for _ in range(blocks):
-                os.write(fd, buffer)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        speeds.append(blocks * block_bytes / (time.perf_counter() - started))
-        target.unlink()
+        for direct in (False, True) if hasattr(os, "O_DIRECT") else (False,):
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_DIRECT if direct else 0)
+            started = time.perf_counter()
+            fd = os.open(target, flags, 0o644)
+            try:
+                for _ in range(blocks):
+                    os.write(fd, buffer)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            speeds.append(blocks * block_bytes / (time.perf_counter() - started))
+            target.unlink()
     return max(speeds)
 
 

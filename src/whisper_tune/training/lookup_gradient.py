@@ -32,13 +32,12 @@ class LookupGradient:
 
     def __init__(self, embedding: nn.Embedding) -> None:
         self.embedding = embedding
-        self.weight = embedding.weight
         self._buffer: torch.Tensor | None = None
         self._dirty: list[torch.Tensor] = []  # row indices written since the buffer was last cleared
         self._pending: list[torch.Tensor] = []  # rows of this backward pass, seen before accumulation
         embedding.sparse = True
-        self._handles = [self.weight.register_hook(self._note_rows),
-                         self.weight.register_post_accumulate_grad_hook(self._densify)]
+        self._handles = [embedding.weight.register_hook(self._note_rows),
+                         embedding.weight.register_post_accumulate_grad_hook(self._densify)]
 
     def remove(self) -> None:
         """Back to torch's dense embedding backward."""
